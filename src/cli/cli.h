@@ -40,5 +40,8 @@ const cli_command *cli_find(const char *name);
 const cli_opt *cli_options_of(const char *name);  // option table of a command (for help)
 
 // Commands (one file each: cmd_<name>.c).
+int cmd_bench(int argc, char **argv);  // cmd_bench.c
+extern const char cmd_bench_help[];    // its description (lists the benchmarks)
+const cli_opt *cmd_bench_options(void);
 
 #endif

@@ -16,6 +16,8 @@ static const cli_command k_commands[] = {
     {"help", "show commands, or one command's options", "mav help [COMMAND]",
      "Without an argument, lists the commands. With one, prints its usage and options.", cmd_help},
     {"version", "print the version", "mav version", "Prints the version (same as mav --version).", cmd_version},
+    {"bench", "measure kernel speed against the machine's FMA peak", "mav bench BENCHMARK [options]", cmd_bench_help,
+     cmd_bench},
 };
 #define N_COMMANDS ((int)(sizeof k_commands / sizeof k_commands[0]))
 
@@ -32,6 +34,7 @@ const cli_command *cli_find(const char *name) {
 
 const cli_opt *cli_options_of(const char *name) {
     (void)name;  // every command with options adds a line here
+    if (strcmp(name, "bench") == 0) return cmd_bench_options();
     return k_no_opts;
 }
 
