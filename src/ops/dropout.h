@@ -3,8 +3,10 @@
 // Element i is kept when u_i ≥ p, where u_i is the uniform [0, 1) number that
 // mav_rng_uniform would give element i of the stream `at` (rng.h: lane i%4 of
 // philox(at.seed, at.offset + i/4), top 24 bits · 2^-24); kept values are multiplied by
-// 1/(1−p) (computed in f32, as PyTorch does), dropped ones become 0. The mask is therefore a
-// pure function of (at.seed, at.offset, i): identical for any thread count or partition.
+// 1/(1−p) (computed in f32, as PyTorch does), dropped ones become 0 (also when the input is
+// NaN or Inf, where PyTorch's x·0 would give NaN). The mask is therefore a pure function of
+// (at.seed, at.offset, i): identical for any thread count or partition. Philox runs on 8
+// blocks at once (AVX2), bit-identical to mav_philox4x32.
 //
 // Backward recomputes the mask from the same `at` instead of saving it (one Philox block per
 // 4 elements is cheaper than writing and re-reading a mask, and needs no memory); the caller
