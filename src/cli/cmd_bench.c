@@ -82,6 +82,7 @@ typedef struct {
     float *C;        // (M, N)
 } sgemm_ctx;
 
+// C = A·B, overwriting C (beta = 0), as a conv forward does with its im2col buffer.
 static void run_sgemm(void *p) {
     sgemm_ctx *c = p;
     mav_sgemm(0, 0, c->M, c->N, c->K, 1.0f, c->A, c->K, c->B, c->N, 0.0f, c->C, c->N);
@@ -96,12 +97,13 @@ typedef struct {
     float *scratch;              // (mav_conv2d_scratch_floats(&s))
 } conv_ctx;
 
+// One conv2d forward over the whole batch.
 static void run_conv_fwd(void *p) {
     conv_ctx *c = p;
     mav_conv2d_forward(c->out, c->inp, c->weight, c->bias, &c->s, c->scratch);
 }
 
-// dbias is requested too, as in training; its N·C_out·H·W adds are not counted as flops.
+// One conv2d backward (dinp, dweight, dbias). dbias is requested too, as in training; its N·C_out·H·W adds are not counted as flops.
 static void run_conv_bwd(void *p) {
     conv_ctx *c = p;
     mav_conv2d_backward(c->dinp, c->dweight, c->dbias, c->dout, c->inp, c->weight, &c->s, c->scratch);
@@ -123,17 +125,20 @@ static float *alloc_filled(size_t n, unsigned salt) {
     return x;
 }
 
+// GFLOP/s and % of `peak` from the row's flops and median time.
 static void finish_row(bench_row *r, double peak) {
     r->gflops = mav_bench_gflops(r->flops, r->t.median_s);
     r->pct_peak = peak > 0.0 ? 100.0 * r->gflops / peak : 0.0;
 }
 
+// One table line (flushed: the whole table takes seconds to fill).
 static void print_row(const bench_row *r) {
     printf("%-11s %-34s %8.3f %9.3f %5d %8.1f %6.1f%%\n", k_row_names[r->kind], r->shape, r->flops * 1e-9,
            r->t.median_s * 1e3, r->t.runs, r->gflops, r->pct_peak);
     fflush(stdout);
 }
 
+// Times mav_sgemm at M×N×K into *r (shape text is left to the caller).
 static mav_status bench_sgemm(bench_row *r, int M, int N, int K, double budget, double peak) {
     float *A = alloc_filled((size_t)M * K, 1), *B = alloc_filled((size_t)K * N, 2), *C = alloc_filled((size_t)M * N, 3);
     mav_status st = MAV_OK;
@@ -185,6 +190,7 @@ done:
     return st;
 }
 
+// The row as a JSON object (new reference).
 static json_t *row_json(const bench_row *r) {
     json_t *o = json_object();
     json_object_set_new(o, "op", json_string(k_row_names[r->kind]));
@@ -205,7 +211,7 @@ static json_t *row_json(const bench_row *r) {
         json_object_set_new(o, "stride", json_integer(s->stride));
         json_object_set_new(o, "pad", json_integer(s->pad));
     }
-    json_object_set_new(o, "flops", json_real(r->flops));
+    json_object_set_new(o, "flops", json_integer((json_int_t)r->flops));  // exact: an integer < 2^53
     json_object_set_new(o, "median_s", json_real(r->t.median_s));
     json_object_set_new(o, "min_s", json_real(r->t.min_s));
     json_object_set_new(o, "max_s", json_real(r->t.max_s));
@@ -220,6 +226,7 @@ static json_t *row_json(const bench_row *r) {
 static const cli_command k_ops_cmd = {
     "bench", "", "mav bench ops [--budget SECONDS] [--json] [--threads N]", cmd_bench_help, NULL};
 
+// `mav bench ops`: peaks, then the sgemm and conv2d rows, as a table or one JSON object.
 static int bench_ops(int argc, char **argv) {
     char *pos[1];
     int npos, rc = cli_parse(&k_ops_cmd, k_bench_opts, argc, argv, 1, pos, 0, &npos);
@@ -297,7 +304,7 @@ static int bench_ops(int argc, char **argv) {
         }
         for (int i = 0; i < n; i++) json_array_append_new(jrows, row_json(&rows[i]));
         json_object_set_new(root, "rows", jrows);
-        char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+        char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
         json_decref(root);
         if (!s) {
             mav_fail(MAV_ERR_NOMEM, "JSON encoding failed");
@@ -328,6 +335,7 @@ static const char *benchmark_names(void) {
     return buf;
 }
 
+// `mav bench BENCHMARK [options]`: dispatch to the benchmark named by argv[1].
 int cmd_bench(int argc, char **argv) {
     const cli_command *cmd = cli_find("bench");
     if (argc < 2) return cli_usage_error(cmd, "expects a benchmark name (available: %s)", benchmark_names());
