@@ -124,3 +124,19 @@ void tu_gradcheck(const char *what, tu_loss_fn loss, void *ctx, double *x, size_
             fail_msg("%s: gradient [%zu] analytic %.12g vs finite difference %.12g (tol %g)", what, i, ana, num, tol);
     }
 }
+
+void tu_check_rel_max(const char *what, const float *got, const double *want, size_t n, double tol, double floor) {
+    double maxw = 0.0, maxe = 0.0;
+    size_t worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(got[i])) fail_msg("%s: non-finite value %g at %zu", what, got[i], i);
+        if (fabs(want[i]) > maxw) maxw = fabs(want[i]);
+        double e = fabs(got[i] - want[i]);
+        if (e > maxe) { maxe = e; worst = i; }
+    }
+    double scale = maxw > floor ? maxw : floor, ratio = maxe / scale;
+    if (getenv("MAV_TEST_VERBOSE")) printf("  %-48s max|err| / max|ref| = %.2e\n", what, ratio);
+    if (ratio > tol)
+        fail_msg("%s: max|err| %.3g at %zu (got %.9g, want %.9g) is %.2e of max|ref| %.3g; tolerance %.1e", what, maxe,
+                 worst, got[worst], want[worst], ratio, maxw, tol);
+}

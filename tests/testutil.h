@@ -59,4 +59,8 @@ typedef double (*tu_loss_fn)(void *ctx);
 void tu_gradcheck(const char *what, tu_loss_fn loss, void *ctx, double *x, size_t n, const double *analytic,
                   double eps, double tol, size_t max_checks);
 
+// Scale-aware check for whole-network tensors: fails when
+// max|got − want| > tol · max(max|want|, floor). Prints the measured ratio either way
+// when MAV_TEST_VERBOSE is set.
+void tu_check_rel_max(const char *what, const float *got, const double *want, size_t n, double tol, double floor);
 #endif
