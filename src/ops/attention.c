@@ -10,6 +10,14 @@
 // B is always zero-padded to a multiple of 8 columns, and M, K are arbitrary.
 // Packing costs O(N·hd) per head against O(N²·hd) arithmetic, and keeps the kernels free of
 // the caller's strides (q/k/v usually live interleaved in one qkv buffer).
+//
+// Forward: tasks are (b, h, query block of FWD_BQ) in a static schedule; a thread repacks k/v
+// only when its next task moves to another (b, h). Per query row the running max m and the
+// softmax denominator l are kept across key blocks (l in double, ENGINE.md "Precision"; each
+// block adds an f32 sum of at most FWD_BK terms in [0, 1]). A row's arithmetic does not depend
+// on which block or thread it lands in, so results are identical for any thread count.
+// Backward (FlashAttention-2): tasks are (b, h); outer loop over key blocks holding dK/dV, inner
+// over query blocks, P recomputed as exp(s − lse), D_i = dO_i·O_i, dQ accumulated per head.
 #include "ops/attention.h"
 
 #include <immintrin.h>
@@ -144,10 +152,45 @@ static inline const float *kv_row(const float *x, const float *cx, long st, long
                      : x + b * bst + (long)(j - s->Nc) * st + (long)h * s->head_dim;
 }
 
+// 8×8 transpose: dst[c·ldd + r] = src[r][c] for r, c < 8 (rows given by pointer).
+static inline void transpose8(float *dst, long ldd, const float *const src[8]) {
+    __m256 r[8], t[8];
+    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src[i]);
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    // r0..r3: columns 0, 1, 2, 3 of rows 0-3 (low lanes) and columns 4-7 (high lanes); r4..r7 likewise for rows 4-7
+    for (int i = 0; i < 4; i++) {
+        _mm256_storeu_ps(dst + (long)i * ldd, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+        _mm256_storeu_ps(dst + (long)(i + 4) * ldd, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+    }
+}
+
 // kt [hd, Ntp] = keys transposed (padding columns 0); used as the B operand of q·kᵀ.
+// 8×8 register transposes where whole tiles fit: a scalar column scatter would touch one
+// cache line per element for long sequences.
 static void pack_t(float *kt, const float *x, const float *cx, long st, long bst, long cst, long cbst,
                    const mav_attn_shape *s, const geom *g, int b, int h) {
-    for (int j = 0; j < g->Nt; j++) {
+    const int hd8 = g->hd & ~7, Nt8 = g->Nt & ~7;
+    for (int j0 = 0; j0 < Nt8; j0 += 8) {
+        const float *rows[8];
+        for (int i = 0; i < 8; i++) rows[i] = kv_row(x, cx, st, bst, cst, cbst, s, b, h, j0 + i);
+        for (int d0 = 0; d0 < hd8; d0 += 8) {
+            const float *src[8];
+            for (int i = 0; i < 8; i++) src[i] = rows[i] + d0;
+            transpose8(kt + (long)d0 * g->Ntp + j0, g->Ntp, src);
+        }
+        for (int i = 0; i < 8; i++)
+            for (int d = hd8; d < g->hd; d++) kt[(long)d * g->Ntp + j0 + i] = rows[i][d];
+    }
+    for (int j = Nt8; j < g->Nt; j++) {
         const float *row = kv_row(x, cx, st, bst, cst, cbst, s, b, h, j);
         for (int d = 0; d < g->hd; d++) kt[(long)d * g->Ntp + j] = row[d];
     }
@@ -190,11 +233,22 @@ static inline int causal_end(const mav_attn_shape *s, int Nt, int i) {
     return imin(Nt, s->Nc + imax(0, i + s->Nk - s->Nq + 1));
 }
 
-// row[0:w] += bias[0:w], and −inf from column `cut` on (w, cut multiples of nothing in particular).
-static inline void mask_row(float *row, const float *bias, int w, int cut) {
-    for (int j = 0; j < w; j += 8)
-        _mm256_storeu_ps(row + j, _mm256_add_ps(_mm256_loadu_ps(row + j), _mm256_loadu_ps(bias + j)));
+// Sets row[cut:w] = −inf (causally hidden keys; cut may lie outside [0, w]).
+static inline void cut_row(float *row, int w, int cut) {
     for (int j = imax(cut, 0); j < w; j++) row[j] = -INFINITY;
+}
+
+// Whether keys [j0, j0 + w) need the bias (a key mask, or padding past Nt); else it is all 0.
+static inline int block_biased(const mav_attn_shape *s, const geom *g, int j0, int w) {
+    return s->key_mask != NULL || j0 + w > g->Nt;
+}
+
+// dst[0:n] = mul · src[0:n] (src padded to a multiple of 8; dst exactly n).
+static inline void scale_store(float *dst, const float *src, float mul, int n) {
+    const __m256 mv = _mm256_set1_ps(mul);
+    int d = 0;
+    for (; d + 8 <= n; d += 8) _mm256_storeu_ps(dst + d, _mm256_mul_ps(mv, _mm256_loadu_ps(src + d)));
+    for (; d < n; d++) dst[d] = mul * src[d];
 }
 
 static inline float *align64(float *p) { return (float *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
@@ -249,13 +303,22 @@ static void fwd_block(float *out, float *lse, const float *q, const mav_attn_sha
     const int jend = causal_end(s, g->Nt, i0 + nq - 1);  // no row of the block sees keys past it
     for (int j0 = 0; j0 < jend; j0 += FWD_BK) {
         const int kbn = imin(FWD_BK, jend - j0), kbw = (int)round8(kbn);
+        const int biased = block_biased(s, g, j0, kbw);
         // S[nq, kbw] = (scale·q) · kᵀ  (columns past kbn are padding or causally hidden: masked below)
         gemm_small(nq, kbw, g->hd, qs, hdp, 1, kt + j0, g->Ntp, sp, FWD_BK, 0);
         for (int r = 0; r < nq; r++) {
             float *row = sp + (long)r * FWD_BK;
-            mask_row(row, bias + j0, kbw, causal_end(s, g->Nt, i0 + r) - j0);
+            cut_row(row, kbw, causal_end(s, g->Nt, i0 + r) - j0);
             __m256 mx = _mm256_set1_ps(-INFINITY);
-            for (int j = 0; j < kbw; j += 8) mx = _mm256_max_ps(mx, _mm256_loadu_ps(row + j));
+            if (biased) {
+                for (int j = 0; j < kbw; j += 8) {
+                    __m256 x = _mm256_add_ps(_mm256_loadu_ps(row + j), _mm256_loadu_ps(bias + j0 + j));
+                    _mm256_storeu_ps(row + j, x);
+                    mx = _mm256_max_ps(mx, x);
+                }
+            } else {
+                for (int j = 0; j < kbw; j += 8) mx = _mm256_max_ps(mx, _mm256_loadu_ps(row + j));
+            }
             const float mnew = fmaxf(m[r], hmax256(mx));
             if (mnew == -INFINITY) {  // nothing visible yet: contributes nothing, keeps o = 0
                 memset(row, 0, sizeof(float) * (size_t)kbw);
@@ -273,7 +336,8 @@ static void fwd_block(float *out, float *lse, const float *q, const mav_attn_sha
             m[r] = mnew;
             if (alpha != 1.0f) {
                 float *orow = o + (long)r * hdp;
-                for (int d = 0; d < hdp; d++) orow[d] *= alpha;
+                const __m256 av = _mm256_set1_ps(alpha);
+                for (int d = 0; d < hdp; d += 8) _mm256_storeu_ps(orow + d, _mm256_mul_ps(av, _mm256_loadu_ps(orow + d)));
             }
         }
         // o[nq, hdp] += P[nq, kbn] · v[j0:j0+kbn, hdp]
@@ -287,8 +351,7 @@ static void fwd_block(float *out, float *lse, const float *q, const mav_attn_sha
             for (int d = 0; d < g->hd; d++) orow[d] = 0.0f;
             lrow[i] = -INFINITY;
         } else {
-            const float inv = (float)(1.0 / l[r]);
-            for (int d = 0; d < g->hd; d++) orow[d] = o[(long)r * hdp + d] * inv;
+            scale_store(orow, o + (long)r * hdp, (float)(1.0 / l[r]), g->hd);
             lrow[i] = (float)((double)m[r] + log(l[r]));
         }
     }
@@ -391,6 +454,7 @@ void mav_attention_backward(float *dq, float *dk, float *dv, float *dck, float *
             pack_bias(bias, s, &g, b);
             for (int j0 = 0; j0 < Nt; j0 += BWD_BK) {
                 const int kbn = imin(BWD_BK, Nt - j0), kbw = (int)round8(kbn);
+                const int biased = block_biased(s, &g, j0, kbw);
                 if (need_dk) memset(dkb, 0, sizeof(float) * (size_t)kbn * hdp);
                 if (need_dv) memset(dvb, 0, sizeof(float) * (size_t)kbn * hdp);
                 for (int i0 = 0; i0 < Nq; i0 += BWD_BQ) {
@@ -405,10 +469,17 @@ void mav_attention_backward(float *dq, float *dk, float *dv, float *dck, float *
                             memset(row, 0, sizeof(float) * (size_t)kbw);
                             continue;
                         }
-                        mask_row(row, bias + j0, kbw, causal_end(s, Nt, i0 + r) - j0);
+                        cut_row(row, kbw, causal_end(s, Nt, i0 + r) - j0);
                         const __m256 lv = _mm256_set1_ps(lr);
-                        for (int j = 0; j < kbw; j += 8)
-                            _mm256_storeu_ps(row + j, exp256(_mm256_sub_ps(_mm256_loadu_ps(row + j), lv)));
+                        if (biased) {
+                            for (int j = 0; j < kbw; j += 8) {
+                                __m256 x = _mm256_add_ps(_mm256_loadu_ps(row + j), _mm256_loadu_ps(bias + j0 + j));
+                                _mm256_storeu_ps(row + j, exp256(_mm256_sub_ps(x, lv)));
+                            }
+                        } else {
+                            for (int j = 0; j < kbw; j += 8)
+                                _mm256_storeu_ps(row + j, exp256(_mm256_sub_ps(_mm256_loadu_ps(row + j), lv)));
+                        }
                     }
                     // dV[kbn, hdp] += Pᵀ · dO
                     if (need_dv)
@@ -441,7 +512,7 @@ void mav_attention_backward(float *dq, float *dk, float *dv, float *dck, float *
             if (need_dq) {
                 for (int i = 0; i < Nq; i++) {
                     float *dst = dq + b * s->q_bstride + (long)i * s->q_stride + (long)h * hd;
-                    for (int d = 0; d < hd; d++) dst[d] = g.scale * dqa[(long)i * hdp + d];
+                    scale_store(dst, dqa + (long)i * hdp, g.scale, hd);
                 }
             }
         }
