@@ -19,8 +19,7 @@
 #define MAV_DIFFUSION_T_MAX 1000  // the largest T a mav_schedule holds
 
 typedef enum { MAV_SCHEDULE_LINEAR, MAV_SCHEDULE_COSINE, MAV_SCHEDULE_COUNT } mav_schedule_kind;
-// What a network outputs. Named apart from nets/unet_config.h's mav_prediction (eps, v), whose
-// values it shares (eps 0, v 1), so `(mav_pred_type)cfg.prediction` converts; x0 is the prior's.
+// What a network outputs: the U-Net config uses eps or v (SPEC §3); x0 is the prior's (SPEC §5).
 typedef enum { MAV_PREDICT_EPS, MAV_PREDICT_V, MAV_PREDICT_X0, MAV_PREDICT_COUNT } mav_pred_type;
 
 typedef struct {

@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *mav_prediction_name(mav_prediction p) { return p == MAV_PRED_V ? "v" : "eps"; }
 
 static const char *const k_names[] = {"tiny", "bench-decoder", "bench-sr", "bench-image", NULL};
 const char *const *mav_unet_config_names(void) { return k_names; }
@@ -16,7 +15,7 @@ static void set_levels(mav_unet_config *c, int n, const int *mult, const int *at
 
 mav_status mav_unet_config_named(mav_unet_config *c, const char *name) {
     memset(c, 0, sizeof *c);
-    c->prediction = MAV_PRED_EPS;
+    c->prediction = MAV_PREDICT_EPS;
     if (strcmp(name, "tiny") == 0) {
         *c = (mav_unet_config){.in_ch = 3, .out_ch = 3, .ch = 32, .num_res_blocks = 1, .head_ch = 16, .emb_dim = 32,
                                .n_ctx = 4, .cond_fps = 1, .temporal = 1, .max_frames = 8};
@@ -88,7 +87,7 @@ char *mav_unet_config_to_json(const mav_unet_config *c) {
     json_object_set_new(o, "temporal", json_boolean(c->temporal));
     json_object_set_new(o, "max_frames", json_integer(c->max_frames));
     json_object_set_new(o, "dropout", json_real(c->dropout));
-    json_object_set_new(o, "prediction", json_string(mav_prediction_name(c->prediction)));
+    json_object_set_new(o, "prediction", json_string(mav_pred_type_name(c->prediction)));
     char *s = json_dumps(o, JSON_PRESERVE_ORDER | JSON_COMPACT);
     json_decref(o);
     return s;
@@ -156,9 +155,11 @@ mav_status mav_unet_config_from_json(mav_unet_config *c, const char *text) {
     c->dropout = d ? (float)json_number_value(d) : 0.0f;
     json_t *p = json_object_get(o, "prediction");
     if (p) {
-        if (json_is_string(p) && strcmp(json_string_value(p), "eps") == 0) c->prediction = MAV_PRED_EPS;
-        else if (json_is_string(p) && strcmp(json_string_value(p), "v") == 0) c->prediction = MAV_PRED_V;
-        else { st = mav_fail(MAV_ERR_FORMAT, "config: \"prediction\" must be \"eps\" or \"v\""); goto done; }
+        if (!json_is_string(p) || mav_pred_type_parse(json_string_value(p), &c->prediction) != MAV_OK ||
+            c->prediction == MAV_PREDICT_X0) {
+            st = mav_fail(MAV_ERR_FORMAT, "config: \"prediction\" must be \"eps\" or \"v\"");
+            goto done;
+        }
     }
     st = mav_unet_config_check(c);
 done:

@@ -3,11 +3,10 @@
 #define MAV_UNET_CONFIG_H
 
 #include "core/error.h"
+#include "diffusion/schedule.h"
 
 #define MAV_UNET_MAX_LEVELS 8
 
-typedef enum { MAV_PRED_EPS, MAV_PRED_V, MAV_PRED_COUNT } mav_prediction;
-const char *mav_prediction_name(mav_prediction p);
 
 typedef struct {
     int in_ch, out_ch, ch;
@@ -21,7 +20,7 @@ typedef struct {
     int cond_fps, cond_aug, temporal;
     int max_frames;
     float dropout;
-    mav_prediction prediction;
+    mav_pred_type prediction;            // eps or v (SPEC §3); x0 is the prior's, rejected here
 } mav_unet_config;
 
 // Named configurations of SPEC §8 ("tiny", "bench-decoder", "bench-sr", "bench-image").
