@@ -177,6 +177,8 @@ static const acase k_cases[] = {
     {"temporal-like N16",           37, 2, 16, 16, 16, 0, 0, 0, 1, 0},
     {"context only (Nk 0)",         2, 3, 5,  17,  0,  4, 1, 1, 0, 0},
     {"hd1 causal mask Nq3 Nk1",     3, 3, 1,  3,   1,  4, 1, 1, 0, 0},
+    {"hd64 Nq65 Nk130 mask ctx",    2, 1, 64, 65,  130, 4, 0, 1, 0, 0},
+    {"hd33 packed causal mask N130", 2, 2, 33, 130, 130, 4, 1, 1, 1, 0},
 };
 
 static void test_flash_vs_reference(void **state) {
