@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "core/rng.h"
 #include "io/safetensors.h"
 
 void tu_register(const char *name, const struct CMUnitTest *tests, size_t count);
@@ -36,7 +37,8 @@ float *tu_ref_f32(mav_st_file *f, const char *tensor, size_t *numel);   // mallo
 double *tu_ref_f64(mav_st_file *f, const char *tensor, size_t *numel);  // malloc'd copy (exact for F64)
 int64_t tu_ref_dim(mav_st_file *f, const char *tensor, int d);
 
-// ---- comparisons: fail when |got - want| > atol + rtol·|want| anywhere (or NaN/Inf) ----
+// ---- comparisons: fail when |got - want| > atol + rtol·|want| anywhere; non-finite values
+// must match exactly (both NaN, or the same infinity) ----
 void tu_check_close(const char *what, const float *got, const float *want, size_t n, double atol, double rtol);
 void tu_check_close_d(const char *what, const float *got, const double *want, size_t n, double atol, double rtol);
 void tu_check_close_dd(const char *what, const double *got, const double *want, size_t n, double atol, double rtol);
