@@ -3,6 +3,7 @@
 //
 // A dispatcher over a table of benchmarks (`ops` now; whole-network benchmarks join the table
 // later). Every benchmark shares the option table below, so `mav help bench` lists them all.
+#include <cblas.h>  // OpenBLAS's: openblas_get_config/corename for the report header
 #include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -253,7 +254,10 @@ static int bench_ops(int argc, char **argv) {
             printf("\nFMA peak, AVX-512 (12 chains x 16 lanes): %6.1f GFLOP/s on 1 thread", peak512_1);
             if (threads != 1) printf(", %6.1f on %d threads", peak512, threads);
         }
-        printf("\n%% peak below is of the AVX2 peak on %d thread%s.\n", threads, threads == 1 ? "" : "s");
+        // OpenBLAS picks its kernels from CPUID at load time; a CPU newer than the library
+        // gets an older kernel set (docs/BLAS.md), so the choice is part of every sgemm figure.
+        printf("\nBLAS: %s, kernel %s\n", openblas_get_config(), openblas_get_corename());
+        printf("%% peak below is of the AVX2 peak on %d thread%s.\n", threads, threads == 1 ? "" : "s");
         printf("\n%-11s %-34s %8s %9s %5s %8s %7s\n", "op", "shape", "GFLOP", "median ms", "runs", "GFLOP/s",
                "% peak");
     }
@@ -291,6 +295,8 @@ static int bench_ops(int argc, char **argv) {
         json_object_set_new(root, "threads", json_integer(threads));
         json_object_set_new(root, "budget_s", json_real(budget));
         json_object_set_new(root, "min_runs", json_integer(BENCH_MIN_RUNS));
+        json_object_set_new(root, "blas", json_string(openblas_get_config()));
+        json_object_set_new(root, "blas_kernel", json_string(openblas_get_corename()));
         json_object_set_new(jpeak, "threads_1", json_real(peak1));
         json_object_set_new(jpeak, "threads_n", json_real(peak));
         json_object_set_new(root, "fma_peak_gflops", jpeak);  // AVX2: the pct_peak yardstick
