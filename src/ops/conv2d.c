@@ -11,9 +11,13 @@
 // Threads. With T threads, the first (N/T)·T images are split evenly over the threads, each
 // running single-threaded GEMMs on its own column buffer; the N mod T images left over are done
 // one at a time with a threaded GEMM (and threaded im2col/col2im). Measured on the bench-decoder
-// shapes (2 threads, Zen 3; C 64..256, 64×64..8×8, N = 16): images-over-threads is 10–25% faster
-// than one threaded GEMM per image (no barriers, and a one-thread OpenBLAS GEMM runs nearer
-// peak), while small N (N = 1) needs the threaded GEMM to use both cores at all.
+// 3×3 convs (2 threads, Zen 3, quiet machine, N = 16; C = 64, 128, 192, 256 at 64², 32², 16², 8²):
+// images over threads 164–179 GFLOP/s forward and 146–170 backward, against 100–143 and 113–140
+// for one threaded GEMM per image (that also pays a barrier per GEMM, and falls to a few GFLOP/s
+// when other processes compete for the cores, where images over threads degrade gracefully).
+// Small N (N < threads) still needs the threaded GEMM to use all cores. The band budget
+// (mav_conv2d_col_budget, 1 M floats) is a cache-size choice: 64 K to 16 M floats changed nothing
+// beyond noise (measured while the machine was shared, so only coarse differences would show).
 //
 // Determinism. Every output element is written by one thread. dweight: each thread accumulates
 // its images into its own partial [C_out, K] in scratch, then the partials are added into dweight
@@ -37,11 +41,14 @@ int mav_conv2d_out_w(const mav_conv2d_shape *s) { return (s->W + 2 * s->pad - s-
 // 1×1, stride 1, no padding: the image [C_in, H·W] is already the column matrix.
 static int is_direct(const mav_conv2d_shape *s) { return s->kh == 1 && s->kw == 1 && s->stride == 1 && s->pad == 0; }
 
-// Output rows per im2col band: as many as fit the budget, at least one.
+// Output rows per im2col band: as many as fit the budget (at least one), then evened out over
+// the bands so that the last band is not a thin, GEMM-unfriendly remainder.
 static int band_rows(const mav_conv2d_shape *s) {
     long K = (long)s->C_in * s->kh * s->kw, Wo = mav_conv2d_out_w(s), Ho = mav_conv2d_out_h(s);
     long r = (long)(mav_conv2d_col_budget / (size_t)(K * Wo));
-    return (int)(r < 1 ? 1 : r > Ho ? Ho : r);
+    r = r < 1 ? 1 : r > Ho ? Ho : r;
+    long bands = (Ho + r - 1) / r;
+    return (int)((Ho + bands - 1) / bands);
 }
 
 // Floats of one thread's column buffer and of one thread's dweight partial.
