@@ -40,8 +40,16 @@ const cli_command *cli_find(const char *name);
 const cli_opt *cli_options_of(const char *name);  // option table of a command (for help)
 
 // Commands (one file each: cmd_<name>.c).
+int cmd_info(int argc, char **argv);
+extern const cli_opt info_opts[];
+int cmd_forward(int argc, char **argv);
+extern const cli_opt forward_opts[];
 int cmd_bench(int argc, char **argv);  // cmd_bench.c
 extern const char cmd_bench_help[];    // its description (lists the benchmarks)
 const cli_opt *cmd_bench_options(void);
+int cmd_tokenize(int argc, char **argv);   // cmd_tokenize.c
+int cmd_tokenizer(int argc, char **argv);  // cmd_tokenize.c (`mav tokenizer train`)
+extern const char cmd_tokenize_help[], cmd_tokenizer_help[];
+extern const cli_opt tokenize_opts[], tokenizer_opts[];
 
 #endif

@@ -16,8 +16,21 @@ static const cli_command k_commands[] = {
     {"help", "show commands, or one command's options", "mav help [COMMAND]",
      "Without an argument, lists the commands. With one, prints its usage and options.", cmd_help},
     {"version", "print the version", "mav version", "Prints the version (same as mav --version).", cmd_version},
+    {"forward", "run one network on tensors from a file", "mav forward MODEL.safetensors INPUTS.safetensors OUT.safetensors",
+     "Runs the network in MODEL (its mav.kind says which) on the named inputs in INPUTS and writes\n"
+     "its outputs to OUT (SPEC §9). unet: inputs x [B,C,F,H,W], t [B], and as the config needs\n"
+     "e [B,emb_dim] (absent = zeros), fps [B], aug [B]; output eps [B,out_ch,F,H,W]. Any float\n"
+     "dtype is accepted (F32/F16/BF16/F64); the output is F32.", cmd_forward},
+    {"info", "describe a checkpoint or a named config", "mav info FILE | --config NAME [--json]",
+     "Prints a checkpoint's kind and config (from its safetensors metadata), its parameter count\n"
+     "in total and per module, and the dtypes of its tensors. With --config, the same for a\n"
+     "named configuration of SPEC §8 (tiny, bench-decoder, bench-sr, bench-image).", cmd_info},
     {"bench", "measure kernel speed against the machine's FMA peak", "mav bench BENCHMARK [options]", cmd_bench_help,
      cmd_bench},
+    {"tokenize", "print the CLIP BPE token ids of a text", "mav tokenize --merges FILE [--context N] TEXT...",
+     cmd_tokenize_help, cmd_tokenize},
+    {"tokenizer", "learn BPE merges from captions", "mav tokenizer train --captions FILE --merges N -o FILE",
+     cmd_tokenizer_help, cmd_tokenizer},
 };
 #define N_COMMANDS ((int)(sizeof k_commands / sizeof k_commands[0]))
 
@@ -33,8 +46,11 @@ const cli_command *cli_find(const char *name) {
 }
 
 const cli_opt *cli_options_of(const char *name) {
-    (void)name;  // every command with options adds a line here
+    if (strcmp(name, "info") == 0) return info_opts;
+    if (strcmp(name, "forward") == 0) return forward_opts;
     if (strcmp(name, "bench") == 0) return cmd_bench_options();
+    if (strcmp(name, "tokenize") == 0) return tokenize_opts;
+    if (strcmp(name, "tokenizer") == 0) return tokenizer_opts;
     return k_no_opts;
 }
 
