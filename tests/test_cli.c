@@ -142,6 +142,53 @@ static void forward_matches_reference(void **state) {
     expect("forward a b", 2, "expects MODEL INPUTS OUT");
 }
 
+// An OpenAI-layout ViT-B/32 checkpoint (no mav.kind, F16; written by net_clip.py) through
+// `mav forward`: tokens and image in, the three CLIP outputs out, vs float64 PyTorch.
+static void forward_clip_vitb32(void **state) {
+    (void)state;
+    const char *dir = getenv("MAV_REF_DIR");
+    mav_st_file *r = tu_ref_open("clip_vitb32");
+    char in[512], out[512], args[2048];
+    snprintf(in, sizeof in, "%s/clip_in.safetensors", g_tmp);
+    snprintf(out, sizeof out, "%s/clip_out.safetensors", g_tmp);
+    const mav_st_tensor *tok = mav_st_find(r, "tokens"), *img = mav_st_find(r, "image");
+    assert_non_null(tok);
+    assert_non_null(img);
+    float *image = tu_ref_f32(r, "image", NULL);
+    mav_st_writer w;
+    mav_st_writer_init(&w);
+    mav_st_writer_add_raw(&w, "tokens", tok->dtype, tok->ndim, tok->shape, tok->data);
+    mav_st_writer_add_f32(&w, "image", img->ndim, img->shape, image, MAV_F32);
+    assert_int_equal(mav_st_writer_save(&w, in), MAV_OK);
+    mav_st_writer_free(&w);
+    snprintf(args, sizeof args, "forward %s/clip_vitb32_model.safetensors %s %s", dir, in, out);
+    expect(args, 0, NULL);
+    mav_st_file f;
+    assert_int_equal(mav_st_open(&f, out), MAV_OK);
+    static const char *const names[] = {"text_emb", "text_tokens", "image_emb"};
+    for (int i = 0; i < 3; i++) {
+        size_t n;
+        double *want = tu_ref_f64(r, names[i], &n);
+        const mav_st_tensor *t = mav_st_find(&f, names[i]);
+        if (!t || t->numel != n) fail_msg("output %s missing or mis-sized", names[i]);
+        float *got = tu_alloc_f(n);
+        mav_st_to_f32(t, got);
+        tu_check_rel_max(names[i], got, want, n, 2e-4, 1e-3);  // as tests/test_clip.c
+        free(got); free(want);
+    }
+    mav_st_close(&f);
+    // a token id outside the vocabulary is refused with its position
+    int32_t bad[77] = {49406, 50000, 49407};
+    int64_t shape[2] = {1, 77};
+    mav_st_writer_init(&w);
+    mav_st_writer_add_raw(&w, "tokens", MAV_I32, 2, shape, bad);
+    assert_int_equal(mav_st_writer_save(&w, in), MAV_OK);
+    mav_st_writer_free(&w);
+    expect(args, 1, "tokens[0][1] = 50000");
+    free(image);
+    tu_ref_close(r);
+}
+
 static int setup(void **state) {
     (void)state;
     snprintf(g_tmp, sizeof g_tmp, "/tmp/mav_cli_%d", (int)getpid());
@@ -159,4 +206,5 @@ static int teardown(void **state) {
 MAV_TEST_GROUP(cli,
     cmocka_unit_test(usage_and_help),
     cmocka_unit_test(info_counts),
-    cmocka_unit_test_setup_teardown(forward_matches_reference, setup, teardown))
+    cmocka_unit_test_setup_teardown(forward_matches_reference, setup, teardown),
+    cmocka_unit_test_setup_teardown(forward_clip_vitb32, setup, teardown))

@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "io/safetensors.h"
+#include "nets/clip.h"
 #include "nets/unet.h"
 
 const cli_opt forward_opts[] = {CLI_OPT_END};
@@ -99,6 +100,91 @@ done:
     return rc;
 }
 
+// CLIP (SPEC §9): tokens [B, ctx] (I32/I64) -> text_emb, text_tokens; image [B, 3, R, R]
+// (already normalised) -> image_emb. Either or both inputs.
+static int forward_clip(const mav_st_file *mf, const mav_st_file *inf, const char *out_path) {
+    mav_clip_config c;
+    mav_status st = mav_clip_read_config(mf, &c);
+    if (st != MAV_OK) return cli_fail("forward");
+    mav_clip *net = calloc(1, sizeof *net);
+    int32_t *ids = NULL;
+    float *image = NULL, *text_emb = NULL, *text_tokens = NULL, *image_emb = NULL;
+    int rc = 1, Bt = 0, Bi = 0;
+    if (!net || (st = mav_clip_create(net, &c)) != MAV_OK || (st = mav_clip_alloc_params(net, 0)) != MAV_OK ||
+        (st = mav_clip_load_weights(net, mf, "")) != MAV_OK)
+        goto fail;
+    const mav_st_tensor *tt = mav_st_find(inf, "tokens"), *it = mav_st_find(inf, "image");
+    if (!tt && !it) { st = mav_fail(MAV_ERR_SHAPE, "%s: needs input \"tokens\" [B, %d] and/or \"image\" [B, 3, %d, %d]", inf->path, c.context_length, c.image_resolution, c.image_resolution); goto fail; }
+    for (int i = 0; i < inf->ntensors; i++)
+        if (strcmp(inf->tensors[i].name, "tokens") && strcmp(inf->tensors[i].name, "image")) {
+            st = mav_fail(MAV_ERR_SHAPE, "%s: input \"%s\" is not used by a clip model", inf->path, inf->tensors[i].name);
+            goto fail;
+        }
+    if (tt) {
+        if (tt->ndim != 2 || tt->shape[1] != c.context_length || tt->shape[0] < 1 || tt->shape[0] > 65536 ||
+            (tt->dtype != MAV_I32 && tt->dtype != MAV_I64)) {
+            char sb[96];
+            st = mav_fail(MAV_ERR_SHAPE, "%s: input \"tokens\" is %s %s, expected I32 or I64 [B, %d]", inf->path,
+                          mav_dtype_name(tt->dtype), mav_shape_str(sb, sizeof sb, tt->ndim, tt->shape), c.context_length);
+            goto fail;
+        }
+        Bt = (int)tt->shape[0];
+        ids = malloc(tt->numel * sizeof *ids);
+        for (size_t k = 0; k < tt->numel; k++) {
+            int64_t v;
+            if (tt->dtype == MAV_I32) { int32_t w; memcpy(&w, (const char *)tt->data + 4 * k, 4); v = w; }
+            else memcpy(&v, (const char *)tt->data + 8 * k, 8);
+            if (v < 0 || v >= c.vocab_size) {
+                st = mav_fail(MAV_ERR_ARG, "%s: tokens[%zu][%zu] = %lld is outside the vocabulary [0, %d)", inf->path,
+                              k / (size_t)c.context_length, k % (size_t)c.context_length, (long long)v, c.vocab_size);
+                goto fail;
+            }
+            ids[k] = (int32_t)v;
+        }
+    }
+    if (it) {
+        int R = c.image_resolution;
+        if (it->ndim != 4 || it->shape[1] != 3 || it->shape[2] != R || it->shape[3] != R || it->shape[0] < 1 ||
+            it->shape[0] > 65536) {
+            char sb[96];
+            st = mav_fail(MAV_ERR_SHAPE, "%s: input \"image\" has shape %s, expected [B, 3, %d, %d]", inf->path,
+                          mav_shape_str(sb, sizeof sb, it->ndim, it->shape), R, R);
+            goto fail;
+        }
+        Bi = (int)it->shape[0];
+        if (!(image = read_input(inf, "image", 4, it->shape, 1, &st))) goto fail;
+    }
+    if ((st = mav_clip_plan(net, Bt, Bi, 0)) != MAV_OK) goto fail;
+    mav_st_writer w;
+    mav_st_writer_init(&w);
+    if (Bt) {
+        text_emb = malloc((size_t)Bt * c.embed_dim * sizeof(float));
+        text_tokens = malloc((size_t)Bt * c.context_length * c.transformer_width * sizeof(float));
+        if ((st = mav_clip_encode_text(net, text_emb, text_tokens, ids)) != MAV_OK) { mav_st_writer_free(&w); goto fail; }
+        int64_t s1[2] = {Bt, c.embed_dim}, s2[3] = {Bt, c.context_length, c.transformer_width};
+        mav_st_writer_add_f32(&w, "text_emb", 2, s1, text_emb, MAV_F32);
+        mav_st_writer_add_f32(&w, "text_tokens", 3, s2, text_tokens, MAV_F32);
+    }
+    if (Bi) {
+        image_emb = malloc((size_t)Bi * c.embed_dim * sizeof(float));
+        mav_clip_encode_image(net, image_emb, image);
+        int64_t s3[2] = {Bi, c.embed_dim};
+        mav_st_writer_add_f32(&w, "image_emb", 2, s3, image_emb, MAV_F32);
+    }
+    st = mav_st_writer_save(&w, out_path);
+    mav_st_writer_free(&w);
+    if (st != MAV_OK) goto fail;
+    rc = 0;
+    goto done;
+fail:
+    rc = cli_fail("forward");
+done:
+    free(ids); free(image); free(text_emb); free(text_tokens); free(image_emb);
+    if (net) mav_clip_free(net);
+    free(net);
+    return rc;
+}
+
 int cmd_forward(int argc, char **argv) {
     const cli_command *cmd = cli_find("forward");
     char *pos[3];
@@ -111,8 +197,10 @@ int cmd_forward(int argc, char **argv) {
     if (mav_st_open(&inf, pos[1]) != MAV_OK) { mav_st_close(&mf); return cli_fail("forward"); }
     const char *kind = mav_st_meta(&mf, "mav.kind");
     if (kind && strcmp(kind, "unet") == 0) rc = forward_unet(&mf, &inf, pos[2]);
+    else if ((kind && strcmp(kind, "clip") == 0) || (!kind && mav_st_find(&mf, "text_projection")))
+        rc = forward_clip(&mf, &inf, pos[2]);  // OpenAI checkpoints carry no mav.kind
     else {
-        fprintf(stderr, "mav forward: %s: mav.kind is %s; supported: unet\n", pos[0], kind ? kind : "missing");
+        fprintf(stderr, "mav forward: %s: mav.kind is %s; supported: unet, clip\n", pos[0], kind ? kind : "missing");
         rc = 1;
     }
     mav_st_close(&mf);

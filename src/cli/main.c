@@ -20,7 +20,9 @@ static const cli_command k_commands[] = {
      "Runs the network in MODEL (its mav.kind says which) on the named inputs in INPUTS and writes\n"
      "its outputs to OUT (SPEC §9). unet: inputs x [B,C,F,H,W], t [B], and as the config needs\n"
      "e [B,emb_dim] (absent = zeros), fps [B], aug [B]; output eps [B,out_ch,F,H,W]. Any float\n"
-     "dtype is accepted (F32/F16/BF16/F64); the output is F32.", cmd_forward},
+     "dtype is accepted (F32/F16/BF16/F64); the output is F32. clip (also OpenAI-layout files\n"
+     "without mav.kind): tokens [B,ctx] (I32/I64) and/or image [B,3,R,R] (normalised) -> text_emb,\n"
+     "text_tokens, image_emb.", cmd_forward},
     {"info", "describe a checkpoint or a named config", "mav info FILE | --config NAME [--json]",
      "Prints a checkpoint's kind and config (from its safetensors metadata), its parameter count\n"
      "in total and per module, and the dtypes of its tensors. With --config, the same for a\n"
