@@ -37,7 +37,7 @@ int mav_bench_has_fma(int bits);
 // Measured single-precision FMA peak in GFLOP/s with `bits`-wide vectors (256 or 512) on
 // `threads` OpenMP threads (<= 0: mav_threads_get()): every thread runs 12 independent FMA
 // chains held in registers (more than FMA latency × FMA ports on Zen 3/4/5 and Intel cores
-// since Haswell), each call calibrated to last about `seconds`; the median of `reps` calls.
+// since Haswell), each call calibrated to last about `seconds`; the best of `reps` calls.
 // Counts 2 flops per lane. Returns 0 when !mav_bench_has_fma(bits).
 double mav_bench_fma_peak(int bits, int threads, double seconds, int reps);
 

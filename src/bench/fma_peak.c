@@ -107,15 +107,19 @@ double mav_bench_fma_peak(int bits, int threads, double seconds, int reps) {
     if (!mav_bench_has_fma(bits)) return 0.0;
     if (threads <= 0) threads = mav_threads_get();
     if (reps < 1) reps = 1;
-    if (reps > 64) reps = 64;
     // Calibrate (also the warm-up: thread start-up, clock ramp): double until >= 10 ms.
     long iters = 1L << 14;
     double dt = fma_run(bits, threads, iters);
     while (dt < 0.01 && iters < (1L << 40)) dt = fma_run(bits, threads, iters *= 2);
     double scale = seconds / dt;
     if (scale > 1.0) iters = (long)((double)iters * scale);
-    double t[64];
-    for (int r = 0; r < reps; r++) t[r] = fma_run(bits, threads, iters);
+    // Best, not median, of the calls: a peak is what the core can do, and a neighbour's load
+    // only ever slows a call down (on a shared 2-vCPU guest one busy process halves a median).
+    double best = 0.0;
+    for (int r = 0; r < reps; r++) {
+        double t = fma_run(bits, threads, iters);
+        if (r == 0 || t < best) best = t;
+    }
     double flops = 2.0 * FMA_CHAINS * (bits / 32) * (double)iters * threads;
-    return mav_bench_gflops(flops, mav_bench_median(t, reps));
+    return mav_bench_gflops(flops, best);
 }

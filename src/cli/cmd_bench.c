@@ -41,7 +41,7 @@ const char cmd_bench_help[] =
 
 #define BENCH_MIN_RUNS 5
 #define BENCH_MAX_RUNS 1000
-// FMA-peak calls: each calibrated to ~0.2 s (shorter when the budget is smaller), median of 3.
+// FMA-peak calls: each calibrated to ~0.2 s (shorter when the budget is smaller), best of 3.
 #define PEAK_SECONDS 0.2
 #define PEAK_REPS 3
 
@@ -134,7 +134,7 @@ static void finish_row(bench_row *r, double peak) {
 
 // One table line (flushed: the whole table takes seconds to fill).
 static void print_row(const bench_row *r) {
-    printf("%-11s %-34s %8.3f %9.3f %5d %8.1f %6.1f%%\n", k_row_names[r->kind], r->shape, r->flops * 1e-9,
+    printf("%-11s %-36s %8.3f %9.3f %5d %8.1f %6.1f%%\n", k_row_names[r->kind], r->shape, r->flops * 1e-9,
            r->t.median_s * 1e3, r->t.runs, r->gflops, r->pct_peak);
     fflush(stdout);
 }
@@ -258,7 +258,7 @@ static int bench_ops(int argc, char **argv) {
         // gets an older kernel set (docs/BLAS.md), so the choice is part of every sgemm figure.
         printf("\nBLAS: %s, kernel %s\n", openblas_get_config(), openblas_get_corename());
         printf("%% peak below is of the AVX2 peak on %d thread%s.\n", threads, threads == 1 ? "" : "s");
-        printf("\n%-11s %-34s %8s %9s %5s %8s %7s\n", "op", "shape", "GFLOP", "median ms", "runs", "GFLOP/s",
+        printf("\n%-11s %-36s %8s %9s %5s %8s %7s\n", "op", "shape", "GFLOP", "median ms", "runs", "GFLOP/s",
                "% peak");
     }
 
