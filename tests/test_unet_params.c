@@ -1,7 +1,9 @@
 // P3D U-Net parameter table and initial values (SPEC §3): names, counts, the rules a
 // config must satisfy, and the SPEC's initial values (identity temporal convs, zero-init
 // projections, GroupNorm gain 1).
+#include <jansson.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -130,7 +132,39 @@ static void config_rules_and_json(void **state) {
         MAV_ERR_FORMAT);
 }
 
+// Names, shapes and totals equal those of the PyTorch reference model (tests/reference/
+// unet_ref.py, written from SPEC §3) for every SPEC §8 config.
+static void table_matches_pytorch_reference(void **state) {
+    (void)state;
+    mav_st_file *f = tu_ref_open("unet_param_table");
+    for (const char *const *n = mav_unet_config_names(); *n; n++) {
+        mav_unet_config c;
+        mav_params p = build(*n, &c);
+        char key[64];
+        snprintf(key, sizeof key, "count.%s", *n);
+        const mav_st_tensor *t = mav_st_find(f, key);
+        assert_non_null(t);
+        int64_t want;
+        memcpy(&want, t->data, 8);
+        if ((int64_t)mav_params_numel(&p) != want) fail_msg("%s: %zu params, PyTorch reference %lld", *n, mav_params_numel(&p), (long long)want);
+        json_t *table = json_loads(mav_st_meta(f, *n), 0, NULL);
+        assert_non_null(table);
+        if ((int)json_object_size(table) != p.count) fail_msg("%s: %d tensors, reference %zu", *n, p.count, json_object_size(table));
+        for (int k = 0; k < p.count; k++) {
+            json_t *shape = json_object_get(table, p.items[k].name);
+            if (!shape) fail_msg("%s: tensor %s is not in the reference", *n, p.items[k].name);
+            if ((int)json_array_size(shape) != p.items[k].ndim) fail_msg("%s: %s rank differs", *n, p.items[k].name);
+            for (int d = 0; d < p.items[k].ndim; d++)
+                if (json_integer_value(json_array_get(shape, d)) != p.items[k].shape[d]) fail_msg("%s: %s shape differs", *n, p.items[k].name);
+        }
+        json_decref(table);
+        mav_params_free(&p);
+    }
+    tu_ref_close(f);
+}
+
 MAV_TEST_GROUP(unet_params,
+    cmocka_unit_test(table_matches_pytorch_reference),
     cmocka_unit_test(param_counts_of_named_configs),
     cmocka_unit_test(tensor_names_follow_spec),
     cmocka_unit_test(initial_values),

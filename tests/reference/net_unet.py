@@ -49,7 +49,19 @@ def randomize(model, gen):
                 p.copy_(0.1 * torch.randn(p.shape, generator=gen))
 
 
+def generate_counts(out):
+    """Parameter names and shapes of every SPEC §8 config as the reference builds them
+    (metadata "<config>": JSON {name: shape}), and the totals as I64 scalars."""
+    meta, counts = {}, {}
+    for name, cfg in unet_ref.NAMED.items():
+        sd = unet_ref.UNet(cfg).state_dict()
+        meta[name] = json.dumps({k: list(v.shape) for k, v in sd.items()})
+        counts["count." + name] = torch.tensor(sum(v.numel() for v in sd.values()), dtype=torch.int64)
+    st_io.save(os.path.join(out, "unet_param_table.safetensors"), counts, meta)
+
+
 def generate(out):
+    generate_counts(out)
     for case, (cfg, B, Fr, H, W) in CASES.items():
         gen = torch.Generator().manual_seed(1000 + len(case))
         model = unet_ref.UNet(cfg)
