@@ -6,7 +6,6 @@
 // `dict(zip(vocab, range(len(vocab))))` keeps). Symbols below are those canonical ids.
 #include "text/bpe.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -158,37 +157,11 @@ int bpe_next_pretoken(const uint32_t *t, size_t n, size_t *pos, size_t *start, s
 
 // ---- reading files (gzip through zlib) ----
 
-// zlib is reached through dlopen("libz.so.1") unless the build links it and defines
-// MAV_HAVE_ZLIB: the project's CMakeLists does not link zlib yet (see docs/TOKENIZER.md).
-typedef int (*inflate_init2_fn)(z_stream *, int, const char *, int);
-typedef int (*inflate_fn)(z_stream *, int);
-typedef int (*inflate_end_fn)(z_stream *);
-
-static mav_status zlib_functions(inflate_init2_fn *init, inflate_fn *inf, inflate_end_fn *end) {
-#ifdef MAV_HAVE_ZLIB
-    *init = inflateInit2_; *inf = inflate; *end = inflateEnd;
-    return MAV_OK;
-#else
-    static void *lib;  // loaded once, never closed (benign race: dlopen is refcounted and thread-safe)
-    if (!lib) lib = dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL);
-    if (!lib) return mav_fail(MAV_ERR_IO, "reading gzip needs zlib (libz.so.1): %s", dlerror());
-    *(void **)init = dlsym(lib, "inflateInit2_");
-    *(void **)inf = dlsym(lib, "inflate");
-    *(void **)end = dlsym(lib, "inflateEnd");
-    if (!*init || !*inf || !*end) return mav_fail(MAV_ERR_IO, "libz.so.1 lacks inflate functions");
-    return MAV_OK;
-#endif
-}
-
 static mav_status gunzip(const char *path, const uint8_t *in, size_t n, char **data, size_t *len) {
-    inflate_init2_fn init = NULL;
-    inflate_fn inf = NULL;
-    inflate_end_fn end = NULL;
-    mav_status st = zlib_functions(&init, &inf, &end);
-    if (st != MAV_OK) { mav_error_prefix("%s", path); return st; }
+    mav_status st = MAV_OK;
     z_stream z;
     memset(&z, 0, sizeof z);
-    if (init(&z, 15 + 32, ZLIB_VERSION, (int)sizeof z) != Z_OK) return mav_fail(MAV_ERR_NOMEM, "%s: zlib init failed", path);
+    if (inflateInit2(&z, 15 + 32) != Z_OK) return mav_fail(MAV_ERR_NOMEM, "%s: zlib init failed", path);
     size_t cap = n * 4 + 1024, m = 0;
     char *out = malloc(cap);
     MAV_ASSERT(out != NULL);
@@ -206,7 +179,7 @@ static mav_status gunzip(const char *path, const uint8_t *in, size_t n, char **d
         z.avail_in = chunk_in;
         z.next_out = (Bytef *)out + m;
         z.avail_out = chunk_out;
-        rc = inf(&z, Z_NO_FLUSH);
+        rc = inflate(&z, Z_NO_FLUSH);
         left -= chunk_in - z.avail_in;
         m += chunk_out - z.avail_out;
         if (rc == Z_STREAM_END) break;
@@ -215,7 +188,7 @@ static mav_status gunzip(const char *path, const uint8_t *in, size_t n, char **d
     }
     const char *msg = z.msg ? z.msg : "unexpected end of data";
     if (rc != Z_STREAM_END) st = mav_fail(MAV_ERR_FORMAT, "%s: corrupt or truncated gzip data (zlib: %s)", path, msg);
-    end(&z);
+    inflateEnd(&z);
     if (st != MAV_OK) { free(out); return st; }
     out[m] = 0;
     *data = out;
