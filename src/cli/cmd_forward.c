@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "io/safetensors.h"
 #include "nets/clip.h"
+#include "nets/prior.h"
 #include "nets/unet.h"
 
 const cli_opt forward_opts[] = {CLI_OPT_END};
@@ -185,6 +186,75 @@ done:
     return rc;
 }
 
+// Prior (SPEC §9): text_tokens [B, L, text_width], text_emb [B, emb_dim], x [B, emb_dim] (noised,
+// scaled space), t [B], optional mask [B, L] (1 = real token, 0 = after EOT; any numeric
+// dtype; absent = all real) -> x0 [B, emb_dim].
+static int forward_prior(const mav_st_file *mf, const mav_st_file *inf, const char *out_path) {
+    mav_prior_config c;
+    mav_status st = mav_prior_read_config(mf, &c);
+    if (st != MAV_OK) return cli_fail("forward");
+    mav_prior *net = calloc(1, sizeof *net);
+    float *tt = NULL, *te = NULL, *x = NULL, *t = NULL, *mf32 = NULL, *x0 = NULL;
+    uint8_t *mask = NULL;
+    int rc = 1;
+    if (!net) { st = mav_fail(MAV_ERR_NOMEM, "out of memory"); goto fail; }
+    if ((st = mav_prior_create(net, &c)) != MAV_OK || (st = mav_prior_alloc_params(net, 0)) != MAV_OK ||
+        (st = mav_prior_load_weights(net, mf, "")) != MAV_OK)
+        goto fail;
+    const mav_st_tensor *xt = mav_st_find(inf, "x");
+    if (!xt) { st = mav_fail(MAV_ERR_SHAPE, "%s: input \"x\" [B, %d] is missing", inf->path, c.emb_dim); goto fail; }
+    if (xt->ndim != 2 || xt->shape[1] != c.emb_dim || xt->shape[0] < 1 || xt->shape[0] > 65536) {
+        char sb[96];
+        st = mav_fail(MAV_ERR_SHAPE, "%s: input \"x\" has shape %s, expected [B, %d]", inf->path,
+                      mav_shape_str(sb, sizeof sb, xt->ndim, xt->shape), c.emb_dim);
+        goto fail;
+    }
+    int B = (int)xt->shape[0], L = c.text_ctx;
+    int64_t s_tt[3] = {B, L, c.text_width}, s_e[2] = {B, c.emb_dim}, s_t[1] = {B}, s_m[2] = {B, L};
+    for (int i = 0; i < inf->ntensors; i++) {
+        const char *n = inf->tensors[i].name;
+        if (strcmp(n, "text_tokens") && strcmp(n, "text_emb") && strcmp(n, "x") && strcmp(n, "t") && strcmp(n, "mask")) {
+            st = mav_fail(MAV_ERR_SHAPE, "%s: input \"%s\" is not used by a prior", inf->path, n);
+            goto fail;
+        }
+    }
+    if (!(tt = read_input(inf, "text_tokens", 3, s_tt, 1, &st)) || !(te = read_input(inf, "text_emb", 2, s_e, 1, &st)) ||
+        !(x = read_input(inf, "x", 2, s_e, 1, &st)) || !(t = read_input(inf, "t", 1, s_t, 1, &st)))
+        goto fail;
+    if (!(mf32 = read_input(inf, "mask", 2, s_m, 0, &st)) && st != MAV_OK) goto fail;
+    if (mf32) {
+        mask = malloc((size_t)B * L);
+        if (!mask) { st = mav_fail(MAV_ERR_NOMEM, "out of memory"); goto fail; }
+        for (long i = 0; i < (long)B * L; i++) {
+            if (mf32[i] != 0.0f && mf32[i] != 1.0f) {
+                st = mav_fail(MAV_ERR_ARG, "%s: input \"mask\"[%ld][%ld] is %g; want 1 (real token) or 0 (after EOT)",
+                              inf->path, i / L, i % L, mf32[i]);
+                goto fail;
+            }
+            mask[i] = (uint8_t)(mf32[i] != 0.0f);
+        }
+    }
+    if ((st = mav_prior_plan(net, B, 0)) != MAV_OK) goto fail;
+    x0 = malloc((size_t)B * c.emb_dim * sizeof *x0);
+    if (!x0) { st = mav_fail(MAV_ERR_NOMEM, "out of memory"); goto fail; }
+    mav_prior_forward(net, x0, tt, te, x, t, mask);
+    mav_st_writer w;
+    mav_st_writer_init(&w);
+    mav_st_writer_add_f32(&w, "x0", 2, s_e, x0, MAV_F32);
+    st = mav_st_writer_save(&w, out_path);
+    mav_st_writer_free(&w);
+    if (st != MAV_OK) goto fail;
+    rc = 0;
+    goto done;
+fail:
+    rc = cli_fail("forward");
+done:
+    free(tt); free(te); free(x); free(t); free(mf32); free(mask); free(x0);
+    if (net) mav_prior_free(net);
+    free(net);
+    return rc;
+}
+
 int cmd_forward(int argc, char **argv) {
     const cli_command *cmd = cli_find("forward");
     char *pos[3];
@@ -199,8 +269,9 @@ int cmd_forward(int argc, char **argv) {
     if (kind && strcmp(kind, "unet") == 0) rc = forward_unet(&mf, &inf, pos[2]);
     else if ((kind && strcmp(kind, "clip") == 0) || (!kind && mav_st_find(&mf, "text_projection")))
         rc = forward_clip(&mf, &inf, pos[2]);  // OpenAI checkpoints carry no mav.kind
+    else if (kind && strcmp(kind, "prior") == 0) rc = forward_prior(&mf, &inf, pos[2]);
     else {
-        fprintf(stderr, "mav forward: %s: mav.kind is %s; supported: unet, clip\n", pos[0], kind ? kind : "missing");
+        fprintf(stderr, "mav forward: %s: mav.kind is %s; supported: unet, clip, prior\n", pos[0], kind ? kind : "missing");
         rc = 1;
     }
     mav_st_close(&mf);
