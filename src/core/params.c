@@ -1,5 +1,6 @@
 #include "core/params.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,4 +56,12 @@ size_t mav_params_numel(const mav_params *p) {
 
 void mav_params_zero_grad(mav_params *p) {
     if (p->grad) memset(p->grad, 0, p->total * sizeof(float));
+}
+
+void mav_param_name(char *out, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(out, MAV_NAME_MAX, fmt, ap);
+    va_end(ap);
+    MAV_ASSERT(n >= 0 && n < MAV_NAME_MAX);
 }

@@ -43,5 +43,7 @@ static inline float *mav_param_value(mav_params *p, int i) { return p->value + p
 static inline float *mav_param_grad(mav_params *p, int i) { return p->grad + p->items[i].offset; }
 size_t mav_params_numel(const mav_params *p);  // sum of numel (no padding)
 void mav_params_zero_grad(mav_params *p);
+// printf into a tensor-name buffer of MAV_NAME_MAX; a longer name is a bug (asserted).
+void mav_param_name(char *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

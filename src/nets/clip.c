@@ -10,19 +10,13 @@
 
 #include "core/blas.h"
 #include "core/rng.h"
+#include "io/checkpoint.h"
 #include "ops/embedding.h"
 #include "ops/layernorm.h"
 #include "ops/linear.h"
 
 static const float LN_EPS = 1e-5f;  // SPEC §2
 
-__attribute__((format(printf, 2, 3))) static void fmt_name(char *out, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(out, MAV_NAME_MAX, fmt, ap);
-    va_end(ap);
-    MAV_ASSERT(n >= 0 && n < MAV_NAME_MAX);
-}
 
 static int add(mav_params *p, const char *name, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3) {
     int64_t s[4] = {d0, d1, d2, d3};
@@ -48,14 +42,14 @@ static void register_params(mav_clip *m) {
     m->ln_pre_w = add(p, "visual.ln_pre.weight", 1, V, 0, 0, 0);
     m->ln_pre_b = add(p, "visual.ln_pre.bias", 1, V, 0, 0, 0);
     for (int i = 0; i < c->vision_layers; i++) {
-        fmt_name(n, "visual.transformer.resblocks.%d", i);
+        mav_param_name(n, "visual.transformer.resblocks.%d", i);
         mav_transformer_register(p, n, &mav_transformer_names_clip, V, 4 * V);
     }
     m->ln_post_w = add(p, "visual.ln_post.weight", 1, V, 0, 0, 0);
     m->ln_post_b = add(p, "visual.ln_post.bias", 1, V, 0, 0, 0);
     m->tok_emb = add(p, "token_embedding.weight", 2, c->vocab_size, W, 0, 0);
     for (int i = 0; i < c->transformer_layers; i++) {
-        fmt_name(n, "transformer.resblocks.%d", i);
+        mav_param_name(n, "transformer.resblocks.%d", i);
         mav_transformer_register(p, n, &mav_transformer_names_clip, W, 4 * W);
     }
     m->lnf_w = add(p, "ln_final.weight", 1, W, 0, 0, 0);
@@ -77,12 +71,12 @@ mav_status mav_clip_create(mav_clip *m, const mav_clip_config *c) {
     }
     char n[MAV_NAME_MAX];
     for (int i = 0; i < c->transformer_layers; i++) {
-        fmt_name(n, "transformer.resblocks.%d", i);
+        mav_param_name(n, "transformer.resblocks.%d", i);
         mav_transformer_init(&m->text_layers[i], &m->params, n, &mav_transformer_names_clip, c->transformer_width,
                              c->transformer_heads, 4 * c->transformer_width, c->activation, 1);
     }
     for (int i = 0; i < c->vision_layers; i++) {
-        fmt_name(n, "visual.transformer.resblocks.%d", i);
+        mav_param_name(n, "visual.transformer.resblocks.%d", i);
         mav_transformer_init(&m->vision_layers[i], &m->params, n, &mav_transformer_names_clip, c->vision_width,
                              c->vision_heads, 4 * c->vision_width, c->activation, 0);
     }
@@ -438,19 +432,9 @@ void mav_clip_backward_image(mav_clip *m, const float *dimage_emb) {
 
 mav_status mav_clip_save(const mav_clip *m, const char *path, mav_dtype dtype, int nmeta, const char *const *keys,
                          const char *const *vals) {
-    mav_st_writer w;
-    mav_st_writer_init(&w);
     char *cfg = mav_clip_config_to_json(&m->cfg);
-    mav_st_writer_meta(&w, "mav.kind", "clip");
-    mav_st_writer_meta(&w, "mav.config", cfg);
+    mav_status st = mav_checkpoint_save(&m->params, path, "clip", cfg, dtype, nmeta, keys, vals);
     free(cfg);
-    for (int i = 0; i < nmeta; i++) mav_st_writer_meta(&w, keys[i], vals[i]);
-    for (int i = 0; i < m->params.count; i++) {
-        const mav_param *t = &m->params.items[i];
-        mav_st_writer_add_f32(&w, t->name, t->ndim, t->shape, m->params.value + t->offset, dtype);
-    }
-    mav_status st = mav_st_writer_save(&w, path);
-    mav_st_writer_free(&w);
     return st;
 }
 
@@ -459,40 +443,21 @@ static int is_openai_scalar(const char *name) {
            strcmp(name, "vocab_size") == 0;
 }
 
+// OpenAI's integer scalars (SPEC §7) are accepted when they agree with the architecture.
+static int accept_openai_scalar(void *ctx, const mav_st_file *f, const mav_st_tensor *ft, const char *nm) {
+    const mav_clip_config *c = ctx;
+    if (!is_openai_scalar(nm)) return 0;
+    int want = strcmp(nm, "input_resolution") == 0 ? c->image_resolution
+               : strcmp(nm, "context_length") == 0 ? c->context_length : c->vocab_size;
+    float v = 0.0f;
+    if (ft->numel == 1) mav_st_to_f32(ft, &v);
+    if (ft->numel != 1 || v != (float)want) {
+        mav_fail(MAV_ERR_SHAPE, "%s: \"%s\" does not match the network (%d)", f->path, ft->name, want);
+        return -1;
+    }
+    return 1;
+}
+
 mav_status mav_clip_load_weights(mav_clip *m, const mav_st_file *f, const char *prefix) {
-    mav_params *p = &m->params;
-    MAV_ASSERT(p->value != NULL);
-    if (!prefix) prefix = "";
-    size_t pl = strlen(prefix);
-    const mav_clip_config *c = &m->cfg;
-    for (int i = 0; i < f->ntensors; i++) {
-        const mav_st_tensor *ft = &f->tensors[i];
-        if (strncmp(ft->name, prefix, pl) != 0) continue;  // another network of a pipeline file
-        const char *nm = ft->name + pl;
-        if (is_openai_scalar(nm)) {
-            int want = strcmp(nm, "input_resolution") == 0 ? c->image_resolution
-                       : strcmp(nm, "context_length") == 0 ? c->context_length : c->vocab_size;
-            float v = 0.0f;
-            if (ft->numel == 1) mav_st_to_f32(ft, &v);
-            if (ft->numel != 1 || v != (float)want)
-                return mav_fail(MAV_ERR_SHAPE, "%s: \"%s\" does not match the network (%d)", f->path, ft->name, want);
-            continue;
-        }
-        if (mav_params_find(p, nm) < 0)
-            return mav_fail(MAV_ERR_SHAPE, "%s: unexpected tensor \"%s\" (not part of this CLIP network)", f->path,
-                            ft->name);
-    }
-    char full[MAV_NAME_MAX + 64];
-    for (int k = 0; k < p->count; k++) {
-        const mav_param *t = &p->items[k];
-        snprintf(full, sizeof full, "%s%s", prefix, t->name);
-        const mav_st_tensor *ft = mav_st_find(f, full);
-        if (!ft) return mav_fail(MAV_ERR_SHAPE, "%s: tensor \"%s\" is missing", f->path, full);
-        if (!mav_dtype_is_float(ft->dtype))
-            return mav_fail(MAV_ERR_FORMAT, "%s: tensor \"%s\" has dtype %s (expected F32, F16 or BF16)", f->path, full,
-                            mav_dtype_name(ft->dtype));
-        mav_status st = mav_st_read_f32(f, full, t->ndim, t->shape, mav_param_value(p, k));
-        if (st != MAV_OK) return st;
-    }
-    return MAV_OK;
+    return mav_checkpoint_load(&m->params, f, prefix, NULL, accept_openai_scalar, &m->cfg);
 }

@@ -7,21 +7,13 @@
 
 #include "core/rng.h"
 
-// Tensor names are bounded by MAV_NAME_MAX; a longer one is a bug in this file.
-__attribute__((format(printf, 2, 3))) static void fmt_name(char *out, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(out, MAV_NAME_MAX, fmt, ap);
-    va_end(ap);
-    MAV_ASSERT(n >= 0 && n < MAV_NAME_MAX);
-}
 
 // ---- registration ---------------------------------------------------------------------
 
 static void add(mav_params *p, const char *prefix, const char *name, int ndim, int64_t d0, int64_t d1, int64_t d2,
                 int64_t d3) {
     char full[MAV_NAME_MAX];
-    fmt_name(full, "%s%s%s", prefix, prefix[0] ? "." : "", name);
+    mav_param_name(full, "%s%s%s", prefix, prefix[0] ? "." : "", name);
     int64_t s[4] = {d0, d1, d2, d3};
     mav_params_add(p, full, ndim, s);
 }
@@ -43,10 +35,10 @@ static void add_norm(mav_params *p, const char *prefix, int c) {
 
 static void add_p3dconv(mav_params *p, const mav_unet_config *c, const char *prefix, int out, int in) {
     char n[MAV_NAME_MAX];
-    fmt_name(n, "%s.spatial", prefix);
+    mav_param_name(n, "%s.spatial", prefix);
     add_conv2d(p, n, out, in, 3);
     if (c->temporal) {
-        fmt_name(n, "%s.temporal", prefix);
+        mav_param_name(n, "%s.temporal", prefix);
         add(p, n, "weight", 3, out, out, 3, 0);
         add(p, n, "bias", 1, out, 0, 0, 0);
     }
@@ -54,34 +46,34 @@ static void add_p3dconv(mav_params *p, const mav_unet_config *c, const char *pre
 
 static void add_mlp_emb(mav_params *p, const char *prefix, int d_in, int d) {
     char n[MAV_NAME_MAX];
-    fmt_name(n, "%s.0", prefix);
+    mav_param_name(n, "%s.0", prefix);
     add_linear(p, n, d, d_in);
-    fmt_name(n, "%s.2", prefix);
+    mav_param_name(n, "%s.2", prefix);
     add_linear(p, n, d, d);
 }
 
 static void add_resblock(mav_params *p, const mav_unet_config *c, const char *prefix, int c_in, int c_out) {
     char n[MAV_NAME_MAX];
     int temb = 4 * c->ch;
-    fmt_name(n, "%s.in_norm", prefix); add_norm(p, n, c_in);
-    fmt_name(n, "%s.in_conv", prefix); add_p3dconv(p, c, n, c_out, c_in);
-    fmt_name(n, "%s.emb_out", prefix); add_linear(p, n, 2 * c_out, temb);
-    fmt_name(n, "%s.out_norm", prefix); add_norm(p, n, c_out);
-    fmt_name(n, "%s.out_conv", prefix); add_p3dconv(p, c, n, c_out, c_out);
-    if (c_in != c_out) { fmt_name(n, "%s.skip", prefix); add_conv2d(p, n, c_out, c_in, 1); }
+    mav_param_name(n, "%s.in_norm", prefix); add_norm(p, n, c_in);
+    mav_param_name(n, "%s.in_conv", prefix); add_p3dconv(p, c, n, c_out, c_in);
+    mav_param_name(n, "%s.emb_out", prefix); add_linear(p, n, 2 * c_out, temb);
+    mav_param_name(n, "%s.out_norm", prefix); add_norm(p, n, c_out);
+    mav_param_name(n, "%s.out_conv", prefix); add_p3dconv(p, c, n, c_out, c_out);
+    if (c_in != c_out) { mav_param_name(n, "%s.skip", prefix); add_conv2d(p, n, c_out, c_in, 1); }
 }
 
 static void add_attn(mav_params *p, const mav_unet_config *c, const char *prefix, int ch) {
     char n[MAV_NAME_MAX];
-    fmt_name(n, "%s.norm", prefix); add_norm(p, n, ch);
-    fmt_name(n, "%s.qkv", prefix); add_linear(p, n, 3 * ch, ch);
-    if (c->emb_dim > 0 && c->n_ctx > 0) { fmt_name(n, "%s.ctx_kv", prefix); add_linear(p, n, 2 * ch, 4 * c->ch); }
-    fmt_name(n, "%s.proj", prefix); add_linear(p, n, ch, ch);
+    mav_param_name(n, "%s.norm", prefix); add_norm(p, n, ch);
+    mav_param_name(n, "%s.qkv", prefix); add_linear(p, n, 3 * ch, ch);
+    if (c->emb_dim > 0 && c->n_ctx > 0) { mav_param_name(n, "%s.ctx_kv", prefix); add_linear(p, n, 2 * ch, 4 * c->ch); }
+    mav_param_name(n, "%s.proj", prefix); add_linear(p, n, ch, ch);
     if (c->temporal) {
-        fmt_name(n, "%s.tnorm", prefix); add_norm(p, n, ch);
+        mav_param_name(n, "%s.tnorm", prefix); add_norm(p, n, ch);
         add(p, prefix, "tpos", 2, c->max_frames, ch, 0, 0);
-        fmt_name(n, "%s.tqkv", prefix); add_linear(p, n, 3 * ch, ch);
-        fmt_name(n, "%s.tproj", prefix); add_linear(p, n, ch, ch);
+        mav_param_name(n, "%s.tqkv", prefix); add_linear(p, n, 3 * ch, ch);
+        mav_param_name(n, "%s.tproj", prefix); add_linear(p, n, ch, ch);
     }
 }
 
@@ -106,14 +98,14 @@ mav_status mav_unet_register_params(const mav_unet_config *c, mav_params *p) {
     for (int L = 0; L < c->n_levels; L++) {
         int out = c->ch_mult[L] * c->ch;
         for (int i = 0; i < c->num_res_blocks; i++) {
-            fmt_name(n, "down.%d.res.%d", L, i);
+            mav_param_name(n, "down.%d.res.%d", L, i);
             add_resblock(p, c, n, w, out);
             w = out;
-            if (c->attn_level[L]) { fmt_name(n, "down.%d.attn.%d", L, i); add_attn(p, c, n, w); }
+            if (c->attn_level[L]) { mav_param_name(n, "down.%d.attn.%d", L, i); add_attn(p, c, n, w); }
             skips[nskips++] = w;
         }
         if (L != c->n_levels - 1) {
-            fmt_name(n, "down.%d.downsample.op", L);
+            mav_param_name(n, "down.%d.downsample.op", L);
             add_conv2d(p, n, w, w, 3);
             skips[nskips++] = w;
         }
@@ -124,12 +116,12 @@ mav_status mav_unet_register_params(const mav_unet_config *c, mav_params *p) {
     for (int L = c->n_levels - 1; L >= 0; L--) {
         int out = c->ch_mult[L] * c->ch;
         for (int i = 0; i < c->num_res_blocks + 1; i++) {
-            fmt_name(n, "up.%d.res.%d", L, i);
+            mav_param_name(n, "up.%d.res.%d", L, i);
             add_resblock(p, c, n, w + skips[--nskips], out);
             w = out;
-            if (c->attn_level[L]) { fmt_name(n, "up.%d.attn.%d", L, i); add_attn(p, c, n, w); }
+            if (c->attn_level[L]) { mav_param_name(n, "up.%d.attn.%d", L, i); add_attn(p, c, n, w); }
         }
-        if (L > 0) { fmt_name(n, "up.%d.upsample.conv", L); add_conv2d(p, n, w, w, 3); }
+        if (L > 0) { mav_param_name(n, "up.%d.upsample.conv", L); add_conv2d(p, n, w, w, 3); }
     }
     MAV_ASSERT(nskips == 0);
     add_norm(p, "out_norm", w);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/threads.h"
+#include "io/checkpoint.h"
 #include "nets/unet.h"
 #include "ops/activation.h"
 #include "ops/embedding.h"
@@ -453,19 +454,9 @@ void mav_video_from_frames_major(float *out, const float *in, int B, int C, int 
 
 mav_status mav_unet_save(const mav_unet *net, const char *path, mav_dtype dtype, int nmeta, const char *const *keys,
                          const char *const *vals) {
-    mav_st_writer w;
-    mav_st_writer_init(&w);
     char *cfg = mav_unet_config_to_json(&net->cfg);
-    mav_st_writer_meta(&w, "mav.kind", "unet");
-    mav_st_writer_meta(&w, "mav.config", cfg);
+    mav_status st = mav_checkpoint_save(&net->params, path, "unet", cfg, dtype, nmeta, keys, vals);
     free(cfg);
-    for (int i = 0; i < nmeta; i++) mav_st_writer_meta(&w, keys[i], vals[i]);
-    for (int i = 0; i < net->params.count; i++) {
-        const mav_param *t = &net->params.items[i];
-        mav_st_writer_add_f32(&w, t->name, t->ndim, t->shape, net->params.value + t->offset, dtype);
-    }
-    mav_status st = mav_st_writer_save(&w, path);
-    mav_st_writer_free(&w);
     return st;
 }
 
@@ -479,32 +470,21 @@ mav_status mav_unet_read_config(const mav_st_file *f, mav_unet_config *c) {
     return st;
 }
 
+// Inflation (SPEC §1, §7): an image checkpoint loaded into a temporal net — only then are the
+// temporal tensors allowed to be missing, and they get their initial values.
+static int inflate_missing(void *ctx, const mav_param *t, float *value) {
+    const int *inflate = ctx;
+    if (!*inflate || !mav_unet_is_temporal_param(t->name)) return 0;
+    // tqkv's random values (irrelevant while tproj is 0) come from a stream named by the tensor
+    uint64_t h = 1469598103934665603ull;  // FNV-1a of the name
+    for (const char *q = t->name; *q; q++) h = (h ^ (uint8_t)*q) * 1099511628211ull;
+    mav_unet_init_temporal_param(t, value, mav_rng_fork(0x1f1a7e, h).seed);
+    return 1;
+}
+
 mav_status mav_unet_load_weights(mav_unet *net, const mav_st_file *f) {
-    mav_params *p = &net->params;
-    MAV_ASSERT(p->value != NULL);
     int file_temporal = 0;
     for (int i = 0; i < f->ntensors; i++) file_temporal |= mav_unet_is_temporal_param(f->tensors[i].name);
     int inflate = net->cfg.temporal && !file_temporal;
-    // every tensor in the file must belong to the net
-    for (int i = 0; i < f->ntensors; i++)
-        if (mav_params_find(p, f->tensors[i].name) < 0)
-            return mav_fail(MAV_ERR_SHAPE, "%s: unexpected tensor \"%s\" (not part of this network)", f->path,
-                            f->tensors[i].name);
-    for (int k = 0; k < p->count; k++) {
-        const mav_param *t = &p->items[k];
-        const mav_st_tensor *ft = mav_st_find(f, t->name);
-        if (!ft) {
-            if (inflate && mav_unet_is_temporal_param(t->name)) {
-                mav_unet_init_temporal_param(t, mav_param_value(p, k), mav_rng_fork(0x1f1a7e, (uint64_t)k).seed);
-                continue;
-            }
-            return mav_fail(MAV_ERR_SHAPE, "%s: tensor \"%s\" is missing", f->path, t->name);
-        }
-        if (!mav_dtype_is_float(ft->dtype))
-            return mav_fail(MAV_ERR_FORMAT, "%s: tensor \"%s\" has dtype %s (expected F32, F16 or BF16)", f->path, t->name,
-                            mav_dtype_name(ft->dtype));
-        mav_status st = mav_st_read_f32(f, t->name, t->ndim, t->shape, mav_param_value(p, k));
-        if (st != MAV_OK) return st;
-    }
-    return MAV_OK;
+    return mav_checkpoint_load(&net->params, f, "", inflate_missing, NULL, &inflate);
 }
