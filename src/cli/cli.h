@@ -51,5 +51,8 @@ int cmd_tokenize(int argc, char **argv);   // cmd_tokenize.c
 int cmd_tokenizer(int argc, char **argv);  // cmd_tokenize.c (`mav tokenizer train`)
 extern const char cmd_tokenize_help[], cmd_tokenizer_help[];
 extern const cli_opt tokenize_opts[], tokenizer_opts[];
+int cmd_media(int argc, char **argv);  // cmd_media.c (`mav media info|convert`)
+extern const char cmd_media_help[];
+extern const cli_opt media_opts[];
 
 #endif

@@ -33,6 +33,8 @@ static const cli_command k_commands[] = {
      cmd_tokenize_help, cmd_tokenize},
     {"tokenizer", "learn BPE merges from captions", "mav tokenizer train --captions FILE --merges N -o FILE",
      cmd_tokenizer_help, cmd_tokenizer},
+    {"media", "describe or convert images and videos", "mav media info FILE | mav media convert IN OUT [options]",
+     cmd_media_help, cmd_media},
 };
 #define N_COMMANDS ((int)(sizeof k_commands / sizeof k_commands[0]))
 
@@ -53,6 +55,7 @@ const cli_opt *cli_options_of(const char *name) {
     if (strcmp(name, "bench") == 0) return cmd_bench_options();
     if (strcmp(name, "tokenize") == 0) return tokenize_opts;
     if (strcmp(name, "tokenizer") == 0) return tokenizer_opts;
+    if (strcmp(name, "media") == 0) return media_opts;
     return k_no_opts;
 }
 
