@@ -216,9 +216,10 @@ static void jpeg_roundtrip(void **state) {
     assert_int_equal(b.w, 17); assert_int_equal(b.h, 9); assert_int_equal(b.n, 1);
     int maxd; double meand;
     diff_stats(&b, &a, &maxd, &meand);
-    // Quality 95 with 4:2:0 chroma on a smooth 17x9 image: measured max 9, mean 1.3; the
-    // bounds leave room for other libjpeg builds but fail on any real decoding error.
-    if (maxd > 24 || meand > 4) fail_msg("jpeg q95: max %d mean %.2f", maxd, meand);
+    // Quality 95 with 4:2:0 chroma (the blue sine is fast-varying chroma that subsampling
+    // halves): measured max 16, mean 2.86 here. Bounds are about twice that, for other
+    // libjpeg builds; a wrong colour matrix, shift or channel order gives means above 20.
+    if (maxd > 32 || meand > 6) fail_msg("jpeg q95: max %d mean %.2f", maxd, meand);
     mav_frames_free(&b);
     mav_frames_free(&a);
     make_smooth(&a, 4, 4, 2, 8);
@@ -241,8 +242,9 @@ static void mp4_roundtrip(void **state) {
     int maxd; double meand;
     diff_stats(&b, &a, &maxd, &meand);
     // H.264 at crf 18 in yuv420p (chroma at half resolution, limited-range BT.601 rounding
-    // both ways) on a smooth clip: measured max 14, mean 1.6.
-    if (maxd > 40 || meand > 4) fail_msg("mp4 crf18: max %d mean %.2f", maxd, meand);
+    // both ways): measured max 24, mean 2.72 here; bounds about twice that (x264 versions
+    // differ), far below what a wrong frame order, colour matrix or shift gives (mean > 20).
+    if (maxd > 48 || meand > 6) fail_msg("mp4 crf18: max %d mean %.2f", maxd, meand);
     char codec[32], pixfmt[32];
     int frames; double fps;
     if (ffprobe(path, codec, pixfmt, &frames, &fps)) {
@@ -275,8 +277,8 @@ static void mp4_roundtrip(void **state) {
     assert_int_equal(mav_media_read(path, 0, &b), MAV_OK);
     assert_int_equal(b.w, 34); assert_int_equal(b.h, 20); assert_int_equal(b.n, 5);
     assert_true(fabs(b.fps - 30000.0 / 1001) < 1e-6);
-    diff_stats(&b, &a, &maxd, &meand);  // over the original 33x19 region; same bound as above
-    if (maxd > 40 || meand > 4) fail_msg("mp4 odd: max %d mean %.2f", maxd, meand);
+    diff_stats(&b, &a, &maxd, &meand);  // over the original 33x19 region; measured max 20, mean 2.84
+    if (maxd > 48 || meand > 6) fail_msg("mp4 odd: max %d mean %.2f", maxd, meand);
     mav_frames_free(&a); mav_frames_free(&b);
     rm_tree(dir);
 }
@@ -308,14 +310,14 @@ static void gif_roundtrip(void **state) {
     assert_true(fabs(b.fps - 5) < 1e-9);
     mav_frames_free(&a); mav_frames_free(&b);
 
-    // Many colours: quantised to 256 by 5-bit bins; error is bounded by the bin size (8) plus
-    // the distance to the nearest kept bin on this smooth clip: measured max 9, mean 1.7.
+    // Many colours: median cut to 256 entries over 5-bit bins, no dithering: measured max 24,
+    // mean 5.46 on this clip; bounds about twice that (a broken palette gives means > 30).
     make_smooth(&a, 40, 30, 3, 10);
     assert_int_equal(mav_media_write(path, &a, NULL), MAV_OK);
     assert_int_equal(mav_media_read(path, 0, &b), MAV_OK);
     int maxd; double meand;
     diff_stats(&b, &a, &maxd, &meand);
-    if (maxd > 32 || meand > 6) fail_msg("gif quantised: max %d mean %.2f", maxd, meand);
+    if (maxd > 48 || meand > 11) fail_msg("gif quantised: max %d mean %.2f", maxd, meand);
     mav_frames_free(&a); mav_frames_free(&b);
     rm_tree(dir);
 }
@@ -343,7 +345,8 @@ static void webp_roundtrip(void **state) {
     mav_frames_free(&b);
     mav_frames_free(&a);
 
-    // Lossy still, quality 90 (4:2:0 like JPEG): measured max 12, mean 1.4.
+    // Lossy still, quality 90 (VP8, 4:2:0 like JPEG): measured max 17, mean 2.91; bounds as
+    // for JPEG (about twice, far below a real decoding error).
     make_smooth(&a, 23, 15, 1, 0);
     snprintf(path, sizeof path, "%s/still.webp", dir);
     assert_int_equal(mav_media_write(path, &a, NULL), MAV_OK);
@@ -351,7 +354,7 @@ static void webp_roundtrip(void **state) {
     assert_int_equal(b.n, 1); assert_true(b.fps == 0);
     int maxd; double meand;
     diff_stats(&b, &a, &maxd, &meand);
-    if (maxd > 32 || meand > 4) fail_msg("webp lossy: max %d mean %.2f", maxd, meand);
+    if (maxd > 34 || meand > 6) fail_msg("webp lossy: max %d mean %.2f", maxd, meand);
     mav_frames_free(&a); mav_frames_free(&b);
     rm_tree(dir);
 }
