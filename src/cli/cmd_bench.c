@@ -1,43 +1,79 @@
 // cmd_bench.c — `mav bench BENCHMARK [options]`: speed measurements, each figure reported as
 // GFLOP/s and as a percentage of the FMA peak measured in the same run (src/bench/bench.h).
 //
-// A dispatcher over a table of benchmarks (`ops` now; whole-network benchmarks join the table
-// later). Every benchmark shares the option table below, so `mav help bench` lists them all.
+// A dispatcher over a table of benchmarks: `ops` (kernels at the bench-decoder shapes) and
+// `unet` (whole-network sampling and training steps of the SPEC §8 configs). Each benchmark
+// parses its own subset of the option table below; `mav help bench` lists them all.
 #include <cblas.h>  // OpenBLAS's: openblas_get_config/corename for the report header
+#include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "bench/bench.h"
+#include "bench/unet_flops.h"
 #include "cli/cli.h"
 #include "core/blas.h"
 #include "core/error.h"
+#include "core/rng.h"
 #include "core/threads.h"
+#include "nets/unet.h"
 #include "ops/conv2d.h"
+#include "train/unet_train.h"
 
-// ---- options (shared by every benchmark) ----
+// ---- options ----
 
 static int g_json = 0;
 static double g_budget = 0.5;
+static const char *g_config = NULL;
+static int g_runs = 5;
+static const char *g_mode = "both";
 
-static const cli_opt k_bench_opts[] = {
-    {"budget", OPT_FLOAT, &g_budget, "SECONDS",
-     "time budget per figure (default 0.5); at least 5 timed runs are always made", 0, 3600},
-    {"json", OPT_FLAG, &g_json, NULL, "print one JSON object instead of the table", 0, 0},
-    CLI_OPT_END};
+#define OPT_BUDGET {"budget", OPT_FLOAT, &g_budget, "SECONDS", \
+     "ops: time budget per figure (default 0.5); at least 5 timed runs are always made", 0, 3600}
+#define OPT_JSON {"json", OPT_FLAG, &g_json, NULL, "print one JSON object instead of the table", 0, 0}
+#define OPT_CONFIG {"config", OPT_STRING, &g_config, "NAME", \
+     "unet: SPEC §8 config (tiny, bench-decoder, bench-sr, bench-image); required", 0, 0}
+#define OPT_RUNS {"runs", OPT_INT, &g_runs, "N", "unet: timed steps per mode after one warm-up (default 5)", 1, 1000}
+#define OPT_MODE {"mode", OPT_STRING, &g_mode, "MODE", \
+     "unet: sample, train or both (default both; each in its own child process)", 0, 0}
+
+// What `mav help bench` shows: every option of every benchmark.
+static const cli_opt k_bench_opts[] = {OPT_BUDGET, OPT_CONFIG, OPT_RUNS, OPT_MODE, OPT_JSON, CLI_OPT_END};
+static const cli_opt k_ops_opts[] = {OPT_BUDGET, OPT_JSON, CLI_OPT_END};
+static const cli_opt k_unet_opts[] = {OPT_CONFIG, OPT_RUNS, OPT_MODE, OPT_JSON, CLI_OPT_END};
 
 const cli_opt *cmd_bench_options(void) { return k_bench_opts; }
 
 const char cmd_bench_help[] =
-    "Measures how fast mav's kernels run on this machine, against its measured FMA peak.\n"
-    "Every figure is the median of at least 5 timed runs after a warm-up; more runs are made\n"
-    "while the figure's time budget lasts.\n\n"
+    "Measures how fast mav runs on this machine, against its measured FMA peak.\n\n"
     "benchmarks:\n"
     "  ops    FMA peak (1 thread and --threads); mav_sgemm at the im2col GEMM shapes of the\n"
     "         bench-decoder 3x3 convolutions (M = C_out, K = 9*C_in, N = H*W) and 1024^3;\n"
-    "         conv2d forward and backward (dinp + dweight) on the same convolutions, N = 16.";
+    "         conv2d forward and backward (dinp + dweight) on the same convolutions, N = 16.\n"
+    "         Every figure is the median of at least 5 timed runs after a warm-up; more runs\n"
+    "         are made while the figure's time budget (--budget) lasts.\n"
+    "  unet   mav bench unet --config NAME [--mode sample|train|both] [--runs N] [--json]\n"
+    "         The U-Net of a SPEC section 8 config at its benchmark input (B for train / sampling):\n"
+    "           tiny           F=4,  16x16,   B 1 / 2    (a quick check, not a SPEC figure)\n"
+    "           bench-decoder  F=16, 64x64,   B 1 / 2\n"
+    "           bench-sr       F=16, 128x128, B 1 / 2\n"
+    "           bench-image    F=1,  64x64,   B 16 / 32\n"
+    "         sampling step: one no-grad forward at the sampling batch (random x, t, e, fps/aug);\n"
+    "         training step: mav_unet_train_step at the training batch (q_sample, forward, MSE,\n"
+    "         backward, grad-norm clip, AdamW). ms per step = median of --runs timed steps after\n"
+    "         one warm-up. GFLOP/s from an analytic count: 2 flops per multiply-add of every\n"
+    "         conv, temporal conv, linear and attention matmul (QK^T, PV) of the forward; a\n"
+    "         training step counts 3x the forward. Peak RSS (ru_maxrss) of each mode is its own:\n"
+    "         each mode runs in a forked child process. Progress goes to stderr. --json prints\n"
+    "         sample_ms, train_ms, gflops {sample, train}, peak_rss_mb {sample, train} (null for\n"
+    "         a mode not run), flops, per-run times, and the AVX2 FMA peak at --threads.";
 
 #define BENCH_MIN_RUNS 5
 #define BENCH_MAX_RUNS 1000
@@ -230,7 +266,7 @@ static const cli_command k_ops_cmd = {
 // `mav bench ops`: peaks, then the sgemm and conv2d rows, as a table or one JSON object.
 static int bench_ops(int argc, char **argv) {
     char *pos[1];
-    int npos, rc = cli_parse(&k_ops_cmd, k_bench_opts, argc, argv, 1, pos, 0, &npos);
+    int npos, rc = cli_parse(&k_ops_cmd, k_ops_opts, argc, argv, 1, pos, 0, &npos);
     if (rc) return rc;
     const int threads = mav_threads_get();
     const double budget = g_budget;
@@ -322,6 +358,348 @@ static int bench_ops(int argc, char **argv) {
     return 0;
 }
 
+// ---- mav bench unet ----
+
+// The benchmark input of a named config (SPEC §8 "input" column).
+typedef struct {
+    const char *name;
+    int F, H, W;
+    int b_train, b_sample;
+} unet_case;
+
+static const unet_case k_unet_cases[] = {
+    {"tiny", 4, 16, 16, 1, 2},  // SPEC gives F and size only; B as bench-decoder's
+    {"bench-decoder", 16, 64, 64, 1, 2},
+    {"bench-sr", 16, 128, 128, 1, 2},
+    {"bench-image", 1, 64, 64, 16, 32},
+};
+#define N_UNET_CASES ((int)(sizeof k_unet_cases / sizeof k_unet_cases[0]))
+#define UNET_MAX_RUNS 1000
+#define UNET_SEED 1234u  // weights and inputs: any fixed values (timing does not depend on them)
+
+enum { MODE_SAMPLE, MODE_TRAIN, MODE_COUNT };
+static const char *const k_mode_names[MODE_COUNT] = {"sample", "train"};
+
+// What a child process sends back through its pipe (plain bytes; parent and child are the
+// same binary).
+typedef struct {
+    int ok;                       // 0: err holds the reason
+    int runs;
+    double ms[UNET_MAX_RUNS];     // each timed step, in order
+    double median_ms, min_ms, max_ms;
+    double peak_rss_mb;           // the child's own ru_maxrss
+    double planned_mb;            // mav_unet_planned_bytes (activations, scratch)
+    double param_mb;              // values (+ grads and both AdamW moments when training)
+    double last_loss;             // training: loss of the last step (a sanity figure)
+    char err[512];
+} unet_result;
+
+// Every input of one step, filled once with fixed random values.
+typedef struct {
+    mav_unet *net;
+    mav_unet_trainer tr;
+    int B, F, H, W;
+    float *x;      // sample: [B, F, in_ch, H, W] network input; train: x0 [B, F, out_ch, H, W]
+    float *cond;   // train, in_ch > out_ch: [B, F, in_ch − out_ch, H, W]; else NULL
+    float *out;    // sample: [B, F, out_ch, H, W]
+    float *t;      // [B] timesteps (sample)
+    float *e;      // [B, emb_dim] or NULL
+    float *fps;    // [B] or NULL
+    float *aug;    // [B] or NULL
+    mav_rng rng;   // train: the step's t, ε and CFG-drop draws
+    long step;
+    double loss;
+} unet_ctx;
+
+// One sampling step: a no-grad (inference-planned) forward.
+static void unet_sample_step(unet_ctx *u) { mav_unet_forward(u->net, u->out, u->x, u->t, u->e, u->fps, u->aug); }
+
+// One training step at lr 1e-4 (any value: the work is the same).
+static void unet_train_step(unet_ctx *u) {
+    mav_unet_step_result r = mav_unet_train_step(&u->tr, u->net, u->x, u->cond, u->e, u->fps, u->aug, &u->rng,
+                                                 ++u->step, 1e-4f);
+    u->loss = r.loss;
+}
+
+// calloc'd floats filled from N(0, 1) (scale s) or the constant v (when s == 0).
+static float *unet_input(mav_rng *r, size_t n, float s, float v) {
+    float *x = calloc(n ? n : 1, sizeof(float));
+    if (!x) return NULL;
+    if (s != 0.0f) {
+        mav_rng_normal(r, x, n);
+        for (size_t i = 0; i < n; i++) x[i] *= s;
+    } else {
+        for (size_t i = 0; i < n; i++) x[i] = v;
+    }
+    return x;
+}
+
+// Builds the net for `mode`, times runs steps after one warm-up, into *res. Runs in the child.
+static void unet_measure(const mav_unet_config *cfg, const unet_case *uc, int mode, int runs, unet_result *res) {
+    unet_ctx u = {0};
+    mav_status st = MAV_OK;
+    const int train = mode == MODE_TRAIN;
+    u.B = train ? uc->b_train : uc->b_sample, u.F = uc->F, u.H = uc->H, u.W = uc->W;
+    const size_t img = (size_t)u.B * u.F * uc->H * uc->W;
+    mav_rng r = mav_rng_make(UNET_SEED);
+    u.net = calloc(1, sizeof *u.net);
+    if (!u.net) { st = mav_fail(MAV_ERR_NOMEM, "out of memory"); goto done; }
+    if ((st = mav_unet_create(u.net, cfg)) != MAV_OK) goto done;
+    if ((st = mav_unet_alloc_params(u.net, train)) != MAV_OK) goto done;
+    mav_unet_init_params(cfg, &u.net->params, UNET_SEED);
+    if (train) {
+        mav_unet_trainer_init(&u.tr, MAV_SCHEDULE_COSINE);
+        st = mav_unet_trainer_plan(&u.tr, u.net, u.B, u.F, u.H, u.W);
+    } else {
+        st = mav_unet_plan(u.net, u.B, u.F, u.H, u.W, 0);
+    }
+    if (st != MAV_OK) goto done;
+    // x: the clean video (train, pixel-like scale 0.5) or the noisy network input (sample)
+    u.x = unet_input(&r, img * (train ? cfg->out_ch : cfg->in_ch), train ? 0.5f : 1.0f, 0);
+    u.cond = train && cfg->in_ch > cfg->out_ch ? unet_input(&r, img * (cfg->in_ch - cfg->out_ch), 0.5f, 0) : NULL;
+    u.out = train ? NULL : unet_input(&r, img * cfg->out_ch, 0, 0);
+    u.t = unet_input(&r, (size_t)u.B, 0, 500.0f);
+    u.e = cfg->emb_dim > 0 ? unet_input(&r, (size_t)u.B * cfg->emb_dim, 1.0f, 0) : NULL;
+    u.fps = cfg->cond_fps ? unet_input(&r, (size_t)u.B, 0, 8.0f) : NULL;
+    u.aug = cfg->cond_aug ? unet_input(&r, (size_t)u.B, 0, 0.1f) : NULL;
+    if (!u.x || !u.t || (train && cfg->in_ch > cfg->out_ch && !u.cond) || (!train && !u.out) ||
+        (cfg->emb_dim > 0 && !u.e) || (cfg->cond_fps && !u.fps) || (cfg->cond_aug && !u.aug)) {
+        st = mav_fail(MAV_ERR_NOMEM, "out of memory for the inputs");
+        goto done;
+    }
+    u.rng = mav_rng_make(UNET_SEED + 1);
+    res->planned_mb = (double)mav_unet_planned_bytes(u.net) / (1 << 20);
+    res->param_mb = (double)mav_params_numel(&u.net->params) * sizeof(float) * (train ? 4 : 1) / (1 << 20);
+
+    void (*step)(unet_ctx *) = train ? unet_train_step : unet_sample_step;
+    fprintf(stderr, "bench unet %s %s: B=%d F=%d %dx%d, warm-up...\n", uc->name, k_mode_names[mode], u.B, u.F,
+            u.H, u.W);
+    double t0 = mav_bench_now();
+    step(&u);
+    fprintf(stderr, "  warm-up %.1f ms\n", (mav_bench_now() - t0) * 1e3);
+    double sorted[UNET_MAX_RUNS];
+    for (int i = 0; i < runs; i++) {
+        t0 = mav_bench_now();
+        step(&u);
+        res->ms[i] = sorted[i] = (mav_bench_now() - t0) * 1e3;
+        fprintf(stderr, "  run %d/%d: %.1f ms\n", i + 1, runs, res->ms[i]);
+    }
+    res->runs = runs;
+    res->median_ms = mav_bench_median(sorted, runs);  // sorts `sorted`
+    res->min_ms = sorted[0], res->max_ms = sorted[runs - 1];
+    res->last_loss = u.loss;
+done:
+    if (st != MAV_OK) snprintf(res->err, sizeof res->err, "%s", mav_last_error());
+    res->ok = st == MAV_OK;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    res->peak_rss_mb = ru.ru_maxrss / 1024.0;  // Linux: KiB
+    free(u.x), free(u.cond), free(u.out), free(u.t), free(u.e), free(u.fps), free(u.aug);
+    if (train) mav_unet_trainer_free(&u.tr);
+    if (u.net) mav_unet_free(u.net);
+    free(u.net);
+}
+
+// Runs unet_measure in a forked child so that its ru_maxrss is this mode's peak alone (and a
+// child the kernel kills for memory takes only itself down). 0, or 1 with mav_fail set.
+static mav_status unet_run_child(const mav_unet_config *cfg, const unet_case *uc, int mode, int runs,
+                                 unet_result *res) {
+    int fd[2];
+    if (pipe(fd) != 0) return mav_fail(MAV_ERR_IO, "pipe: %s", strerror(errno));
+    fflush(stdout), fflush(stderr);  // or the child's exit would print buffered text twice
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fd[0]), close(fd[1]);
+        return mav_fail(MAV_ERR_IO, "fork: %s", strerror(errno));
+    }
+    if (pid == 0) {
+        close(fd[0]);
+        unet_result *r = calloc(1, sizeof *r);
+        int rc = 1;
+        if (r) {
+            unet_measure(cfg, uc, mode, runs, r);
+            const char *p = (const char *)r;
+            size_t left = sizeof *r;
+            while (left > 0) {
+                ssize_t w = write(fd[1], p, left);
+                if (w < 0 && errno == EINTR) continue;
+                if (w <= 0) break;
+                p += w, left -= (size_t)w;
+            }
+            rc = left != 0;
+        }
+        _exit(rc);  // no atexit handlers, no stdio flush: the parent owns those
+    }
+    close(fd[1]);
+    size_t got = 0;
+    char *p = (char *)res;
+    while (got < sizeof *res) {
+        ssize_t n = read(fd[0], p + got, sizeof *res - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += (size_t)n;
+    }
+    close(fd[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    if (got != sizeof *res) {
+        if (WIFSIGNALED(status))
+            return mav_fail(MAV_ERR_IO, "%s child killed by signal %d (out of memory?)", k_mode_names[mode],
+                            WTERMSIG(status));
+        return mav_fail(MAV_ERR_IO, "%s child exited with status %d before reporting", k_mode_names[mode],
+                        WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    }
+    if (!res->ok) return mav_fail(MAV_ERR_ARG, "%s", res->err);
+    return MAV_OK;
+}
+
+// A FLOP count as a JSON integer: exact (sums of integer products < 2^53, so the doubles are).
+static json_t *flops_int(double x) { return json_integer((json_int_t)x); }
+
+static json_t *flops_json(const mav_unet_flops *f) {
+    json_t *o = json_object();
+    json_object_set_new(o, "conv", flops_int(f->conv));
+    json_object_set_new(o, "tconv", flops_int(f->tconv));
+    json_object_set_new(o, "linear", flops_int(f->linear));
+    json_object_set_new(o, "attn", flops_int(f->attn));
+    json_object_set_new(o, "total", flops_int(f->total));
+    return o;
+}
+
+static const cli_command k_unet_cmd = {
+    "bench", "", "mav bench unet --config NAME [--mode sample|train|both] [--runs N] [--json] [--threads N]",
+    cmd_bench_help, NULL};
+
+// `mav bench unet`: sampling and/or training steps of a named config, each mode in a child.
+static int bench_unet(int argc, char **argv) {
+    char *pos[1];
+    int npos, rc = cli_parse(&k_unet_cmd, k_unet_opts, argc, argv, 1, pos, 0, &npos);
+    if (rc) return rc;
+    if (!g_config) return cli_usage_error(&k_unet_cmd, "unet needs --config NAME (tiny, bench-decoder, bench-sr, bench-image)");
+    const unet_case *uc = NULL;
+    for (int i = 0; i < N_UNET_CASES; i++)
+        if (strcmp(k_unet_cases[i].name, g_config) == 0) uc = &k_unet_cases[i];
+    if (!uc)
+        return cli_usage_error(&k_unet_cmd, "unknown config \"%s\" (available: tiny, bench-decoder, bench-sr, bench-image)",
+                               g_config);
+    int want[MODE_COUNT];
+    want[MODE_SAMPLE] = strcmp(g_mode, "sample") == 0 || strcmp(g_mode, "both") == 0;
+    want[MODE_TRAIN] = strcmp(g_mode, "train") == 0 || strcmp(g_mode, "both") == 0;
+    if (!want[MODE_SAMPLE] && !want[MODE_TRAIN])
+        return cli_usage_error(&k_unet_cmd, "--mode must be sample, train or both, got \"%s\"", g_mode);
+    mav_unet_config cfg;
+    if (mav_unet_config_named(&cfg, uc->name) != MAV_OK) return cli_fail("bench unet");
+    const int threads = mav_threads_get(), runs = g_runs;
+
+    // parameter count without allocating: register into a throw-away table
+    mav_params pc;
+    mav_params_init(&pc);
+    if (mav_unet_register_params(&cfg, &pc) != MAV_OK) { mav_params_free(&pc); return cli_fail("bench unet"); }
+    const size_t n_params = mav_params_numel(&pc);
+    mav_params_free(&pc);
+
+    const int batch[MODE_COUNT] = {uc->b_sample, uc->b_train};
+    mav_unet_flops fwd[MODE_COUNT];
+    double step_flops[MODE_COUNT];
+    for (int m = 0; m < MODE_COUNT; m++) {
+        fwd[m] = mav_unet_forward_flops(&cfg, batch[m], uc->F, uc->H, uc->W);
+        step_flops[m] = (m == MODE_TRAIN ? 3.0 : 1.0) * fwd[m].total;  // training = 3× forward
+    }
+
+    static unet_result res[MODE_COUNT];
+    for (int m = 0; m < MODE_COUNT; m++) {
+        if (!want[m]) continue;
+        if (unet_run_child(&cfg, uc, m, runs, &res[m]) != MAV_OK) return cli_fail("bench unet");
+    }
+    // The yardstick, measured after the children so it cannot disturb them (and before any
+    // OpenMP region runs in this process, none did: the children start from a clean pool).
+    double peak = mav_bench_fma_peak(256, threads, PEAK_SECONDS, PEAK_REPS);
+    double gflops[MODE_COUNT] = {0}, pct[MODE_COUNT] = {0};
+    for (int m = 0; m < MODE_COUNT; m++) {
+        if (!want[m]) continue;
+        gflops[m] = mav_bench_gflops(step_flops[m], res[m].median_ms * 1e-3);
+        pct[m] = peak > 0 ? 100.0 * gflops[m] / peak : 0.0;
+    }
+
+    if (!g_json) {
+        printf("mav bench unet: %s (%.2f M params), F=%d %dx%d, %d thread%s, median of %d step%s after a warm-up\n",
+               uc->name, n_params * 1e-6, uc->F, uc->H, uc->W, threads, threads == 1 ? "" : "s", runs,
+               runs == 1 ? "" : "s");
+        printf("FMA peak, AVX2, %d thread%s: %.1f GFLOP/s; BLAS kernel %s\n", threads, threads == 1 ? "" : "s", peak,
+               openblas_get_corename());
+        printf("GFLOP counts 2*MACs of convs, temporal convs, linears and attention matmuls; train = 3x forward.\n\n");
+        printf("%-7s %5s %10s %10s %9s %9s %8s %7s %12s\n", "mode", "batch", "GFLOP", "median ms", "min ms", "max ms",
+               "GFLOP/s", "% peak", "peak RSS MB");
+        for (int m = 0; m < MODE_COUNT; m++) {
+            if (!want[m]) continue;
+            printf("%-7s %5d %10.2f %10.1f %9.1f %9.1f %8.1f %6.1f%% %12.1f\n", k_mode_names[m], batch[m],
+                   step_flops[m] * 1e-9, res[m].median_ms, res[m].min_ms, res[m].max_ms, gflops[m], pct[m],
+                   res[m].peak_rss_mb);
+        }
+        return 0;
+    }
+
+    json_t *root = json_object(), *jin = json_object(), *jfl = json_object();
+    json_object_set_new(root, "benchmark", json_string("unet"));
+    json_object_set_new(root, "config", json_string(uc->name));
+    json_object_set_new(root, "threads", json_integer(threads));
+    json_object_set_new(root, "runs", json_integer(runs));
+    json_object_set_new(root, "mode", json_string(g_mode));
+    json_object_set_new(jin, "F", json_integer(uc->F));
+    json_object_set_new(jin, "H", json_integer(uc->H));
+    json_object_set_new(jin, "W", json_integer(uc->W));
+    json_object_set_new(jin, "batch_sample", json_integer(uc->b_sample));
+    json_object_set_new(jin, "batch_train", json_integer(uc->b_train));
+    json_object_set_new(root, "input", jin);
+    json_object_set_new(root, "params", json_integer((json_int_t)n_params));
+    // flops: per step (train = 3× its forward) and the forward's breakdown at each batch
+    json_object_set_new(jfl, "sample_step", flops_int(step_flops[MODE_SAMPLE]));
+    json_object_set_new(jfl, "train_step", flops_int(step_flops[MODE_TRAIN]));
+    json_object_set_new(jfl, "forward_sample_batch", flops_json(&fwd[MODE_SAMPLE]));
+    json_object_set_new(jfl, "forward_train_batch", flops_json(&fwd[MODE_TRAIN]));
+    json_object_set_new(root, "flops", jfl);
+    json_object_set_new(root, "sample_ms", want[MODE_SAMPLE] ? json_real(res[MODE_SAMPLE].median_ms) : json_null());
+    json_object_set_new(root, "train_ms", want[MODE_TRAIN] ? json_real(res[MODE_TRAIN].median_ms) : json_null());
+    json_t *jg = json_object(), *jr = json_object(), *jp = json_object();
+    for (int m = 0; m < MODE_COUNT; m++) {
+        json_object_set_new(jg, k_mode_names[m], want[m] ? json_real(gflops[m]) : json_null());
+        json_object_set_new(jr, k_mode_names[m], want[m] ? json_real(res[m].peak_rss_mb) : json_null());
+        json_object_set_new(jp, k_mode_names[m], want[m] ? json_real(pct[m]) : json_null());
+    }
+    json_object_set_new(root, "gflops", jg);        // achieved, per mode: step flops / median time
+    json_object_set_new(root, "peak_rss_mb", jr);   // per mode (each its own child process)
+    json_object_set_new(root, "fma_peak_gflops", json_real(peak));  // AVX2, at `threads`
+    json_object_set_new(root, "pct_peak", jp);
+    for (int m = 0; m < MODE_COUNT; m++) {
+        if (!want[m]) {
+            json_object_set_new(root, k_mode_names[m], json_null());
+            continue;
+        }
+        const unet_result *r = &res[m];
+        json_t *o = json_object(), *arr = json_array();
+        json_object_set_new(o, "batch", json_integer(batch[m]));
+        json_object_set_new(o, "median_ms", json_real(r->median_ms));
+        json_object_set_new(o, "min_ms", json_real(r->min_ms));
+        json_object_set_new(o, "max_ms", json_real(r->max_ms));
+        for (int i = 0; i < r->runs; i++) json_array_append_new(arr, json_real(r->ms[i]));
+        json_object_set_new(o, "runs_ms", arr);
+        json_object_set_new(o, "planned_mb", json_real(r->planned_mb));
+        json_object_set_new(o, "param_mb", json_real(r->param_mb));
+        if (m == MODE_TRAIN) json_object_set_new(o, "last_loss", json_real(r->last_loss));
+        json_object_set_new(root, k_mode_names[m], o);
+    }
+    json_object_set_new(root, "blas_kernel", json_string(openblas_get_corename()));
+    char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
+    json_decref(root);
+    if (!s) {
+        mav_fail(MAV_ERR_NOMEM, "JSON encoding failed");
+        return cli_fail("bench unet");
+    }
+    puts(s);
+    free(s);
+    return 0;
+}
+
 // ---- dispatcher ----
 
 typedef struct {
@@ -329,7 +707,7 @@ typedef struct {
     int (*run)(int argc, char **argv);  // argv[0] is the benchmark name
 } bench_entry;
 
-static const bench_entry k_benchmarks[] = {{"ops", bench_ops}};
+static const bench_entry k_benchmarks[] = {{"ops", bench_ops}, {"unet", bench_unet}};
 #define N_BENCHMARKS ((int)(sizeof k_benchmarks / sizeof k_benchmarks[0]))
 
 // "ops, unet, ..." for error messages, from the table.
