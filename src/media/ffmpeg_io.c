@@ -172,7 +172,8 @@ mav_status mav_ff_decode(const char *path, const uint8_t *data, size_t n, const 
     d.frame = av_frame_alloc();
     d.pkt = av_packet_alloc();
     MAV_ASSERT(d.frame && d.pkt);
-    long limit = max_frames > 0 ? max_frames : MAV_MEDIA_MAX_FRAMES;
+    // Without max_frames, decode one past the cap so an over-long video is an error, not cut.
+    long limit = max_frames > 0 ? max_frames : MAV_MEDIA_MAX_FRAMES + 1L;
     long count = 0, cap = 0;
     size_t fsz = (size_t)w * h * 3;
     uint8_t *rgb = NULL;
