@@ -284,6 +284,95 @@ static void checkpoint_and_config(void **state) {
     free(a); free(b);
 }
 
+// The pieces around the network: the training step's target is sqrt(E)·y/|y| and its text is
+// the caption's or, when dropped, exactly the empty caption's encoding; the guided denoiser
+// equals x0_u + s·(x0_c − x0_u) of two separate forwards (and s = 1 is the conditional forward).
+static void train_step_and_denoiser(void **state) {
+    (void)state;
+    mav_prior *m = load_model("prior_tiny_model", 1);
+    mav_st_file *df = tu_ref_open("prior_tiny");
+    inputs in = read_inputs(df);
+    const mav_prior_config *c = &m->cfg;
+    int B = in.B, L = c->text_ctx, TW = c->text_width, E = c->emb_dim;
+    size_t ntt = (size_t)B * L * TW, ne = (size_t)B * E;
+    float *ntok = tu_alloc_f((size_t)L * TW), *nemb = tu_alloc_f((size_t)E), *img = tu_alloc_f(ne);
+    uint8_t nmask[16] = {1, 1};
+    tu_fill_normal(ntok, (size_t)L * TW, 11);
+    tu_fill_normal(nemb, (size_t)E, 12);
+    tu_fill_normal(img, ne, 13);
+    for (size_t i = 0; i < ne; i++) img[i] *= 3.0f;  // CLIP embeddings are not unit length
+    mav_prior_null null = {.text_tokens = ntok, .text_emb = nemb, .mask = nmask};
+    mav_prior_trainer tr;
+    mav_prior_trainer_init(&tr);
+    assert_int_equal(mav_prior_trainer_plan(&tr, m, B), MAV_OK);
+    for (int drop = 0; drop <= 1; drop++) {
+        tr.text_drop = (float)drop;  // 0: never, 1: always (u < 1)
+        mav_rng rng = mav_rng_make(5);
+        mav_prior_step_result r = mav_prior_train_step(&tr, m, in.tt, in.te, in.mask, img, &null, &rng, 1, 0.0f);
+        assert_false(r.skipped);
+        assert_int_equal(r.dropped, drop ? B : 0);
+        for (int b = 0; b < B; b++) {
+            double n2 = 0, dot = 0, ni = 0;
+            for (int k = 0; k < E; k++) {
+                n2 += (double)tr.x0[b * E + k] * tr.x0[b * E + k];
+                dot += (double)tr.x0[b * E + k] * img[b * E + k];
+                ni += (double)img[b * E + k] * img[b * E + k];
+            }
+            // |x0|² = E up to f32 rounding of E elements (relative ~E·2⁻²⁴); same direction as y
+            if (fabs(n2 - E) > 1e-5 * E || fabs(dot / sqrt(n2 * ni) - 1.0) > 1e-6)
+                fail_msg("sample %d: |x0|² %.7f (want %d), cosine with y %.8f", b, n2, E, dot / sqrt(n2 * ni));
+            const float *want_tt = drop ? ntok : in.tt + (size_t)b * L * TW;
+            const float *want_te = drop ? nemb : in.te + (size_t)b * E;
+            tu_check_equal("step text_tokens", tr.tt + (size_t)b * L * TW, want_tt, (size_t)L * TW);
+            tu_check_equal("step text_emb", tr.te + (size_t)b * E, want_te, (size_t)E);
+            assert_memory_equal(tr.mask + b * L, drop ? nmask : in.mask + b * L, (size_t)L);
+        }
+        // the loss reported is the MSE of the network on x_t against x0
+        float *out = tu_alloc_f(ne);
+        mav_prior_forward(m, out, tr.tt, tr.te, tr.xt, tr.tf, tr.mask);
+        double se = 0;
+        for (size_t i = 0; i < ne; i++) se += ((double)out[i] - tr.x0[i]) * ((double)out[i] - tr.x0[i]);
+        // lr 0 leaves the weights exactly as they were, so only the summation order differs (double)
+        if (fabs(se / ne - r.loss) > 1e-12 * (1 + r.loss)) fail_msg("loss %.10g, recomputed %.10g", r.loss, se / ne);
+        free(out);
+    }
+    mav_prior_trainer_free(&tr);
+
+    // guided denoiser vs two plain forwards (inference plan of B rows)
+    const double s = 2.5, t = 417.0;
+    float *x = in.x, *xg = tu_alloc_f(ne), *x1 = tu_alloc_f(ne), *xc = tu_alloc_f(ne), *xu = tu_alloc_f(ne);
+    float *tntt = tu_alloc_f(ntt), *tnte = tu_alloc_f(ne), tf[8];
+    uint8_t tnm[64];
+    for (int b = 0; b < B; b++) {
+        memcpy(tntt + (size_t)b * L * TW, ntok, (size_t)L * TW * sizeof(float));
+        memcpy(tnte + (size_t)b * E, nemb, (size_t)E * sizeof(float));
+        memcpy(tnm + b * L, nmask, (size_t)L);
+        tf[b] = (float)t;
+    }
+    mav_prior_denoiser d;
+    assert_int_equal(mav_prior_denoiser_init(&d, m, B, in.tt, in.te, in.mask, &null, s), MAV_OK);
+    assert_int_equal(mav_prior_denoise(&d, xg, x, t, ne), MAV_OK);
+    mav_prior_denoiser_free(&d);
+    assert_int_equal(mav_prior_denoiser_init(&d, m, B, in.tt, in.te, in.mask, NULL, 1.0), MAV_OK);
+    assert_int_equal(mav_prior_denoise(&d, x1, x, t, ne), MAV_OK);
+    mav_prior_denoiser_free(&d);
+    assert_int_equal(mav_prior_plan(m, B, 0), MAV_OK);
+    mav_prior_forward(m, xc, in.tt, in.te, x, tf, in.mask);
+    mav_prior_forward(m, xu, tntt, tnte, x, tf, tnm);
+    tu_check_equal("scale 1 = conditional forward", x1, xc, ne);
+    // the batched forward (2B rows) equals the per-branch ones up to GEMM blocking, and the
+    // combination rounds once more: 1e-5 relative to the scale of |x0_u| + s·|x0_c − x0_u|
+    double *want = tu_alloc_d(ne);
+    for (size_t i = 0; i < ne; i++) want[i] = xu[i] + s * ((double)xc[i] - xu[i]);
+    tu_check_rel_max("guided x0", xg, want, ne, 1e-5, 1.0);
+    free(want); free(xg); free(x1); free(xc); free(xu); free(tntt); free(tnte);
+    free(ntok); free(nemb); free(img);
+    free_inputs(&in);
+    tu_ref_close(df);
+    mav_prior_free(m);
+    free(m);
+}
+
 // ---- learning ----------------------------------------------------------------------------
 //
 // The tiny prior learns a fixed mapping from 8 random "text" encodings (token features with
@@ -413,4 +502,5 @@ MAV_TEST_GROUP(prior,
     cmocka_unit_test(parity_odd),
     cmocka_unit_test(masked_keys_ignored),
     cmocka_unit_test(checkpoint_and_config),
+    cmocka_unit_test(train_step_and_denoiser),
     cmocka_unit_test(tiny_learns_eight_mappings))
