@@ -1,5 +1,6 @@
 // prior.c — the prior at run time (SPEC §5): parameter table with the SPEC names,
 // initialisation, memory plan, forward and backward, checkpoints.
+#include "io/checkpoint.h"
 #include "nets/prior.h"
 
 #include <math.h>
@@ -16,13 +17,6 @@
 
 static const float LN_EPS = 1e-5f;  // SPEC §2
 
-__attribute__((format(printf, 2, 3))) static void fmt_name(char *out, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(out, MAV_NAME_MAX, fmt, ap);
-    va_end(ap);
-    MAV_ASSERT(n >= 0 && n < MAV_NAME_MAX);
-}
 
 static int add(mav_params *p, const char *name, int ndim, int64_t d0, int64_t d1) {
     int64_t s[2] = {d0, d1};
@@ -51,7 +45,7 @@ static void register_params(mav_prior *m) {
     m->pos = add(p, "pos", 2, N, d);
     char n[MAV_NAME_MAX];
     for (int i = 0; i < c->layers; i++) {
-        fmt_name(n, "blocks.%d", i);
+        mav_param_name(n, "blocks.%d", i);
         mav_transformer_register(p, n, &mav_transformer_names_prior, d, 4 * d);
     }
     m->lnf_w = add(p, "ln_f.weight", 1, d, 0);
@@ -74,7 +68,7 @@ mav_status mav_prior_create(mav_prior *m, const mav_prior_config *c) {
     }
     char n[MAV_NAME_MAX];
     for (int i = 0; i < c->layers; i++) {
-        fmt_name(n, "blocks.%d", i);
+        mav_param_name(n, "blocks.%d", i);
         mav_transformer_init(&m->blocks[i], &m->params, n, &mav_transformer_names_prior, c->width, c->heads,
                              4 * c->width, MAV_ACT_GELU, 1);
     }
@@ -320,48 +314,12 @@ void mav_prior_mask_from_tokens(uint8_t *mask, const int32_t *tokens, int B, int
 
 mav_status mav_prior_save(const mav_prior *m, const char *path, mav_dtype dtype, int nmeta, const char *const *keys,
                           const char *const *vals) {
-    mav_st_writer w;
-    mav_st_writer_init(&w);
     char *cfg = mav_prior_config_to_json(&m->cfg);
-    mav_st_writer_meta(&w, "mav.kind", "prior");
-    mav_st_writer_meta(&w, "mav.config", cfg);
+    mav_status st = mav_checkpoint_save(&m->params, path, "prior", cfg, dtype, nmeta, keys, vals);
     free(cfg);
-    for (int i = 0; i < nmeta; i++) mav_st_writer_meta(&w, keys[i], vals[i]);
-    for (int i = 0; i < m->params.count; i++) {
-        const mav_param *t = &m->params.items[i];
-        mav_st_writer_add_f32(&w, t->name, t->ndim, t->shape, m->params.value + t->offset, dtype);
-    }
-    mav_status st = mav_st_writer_save(&w, path);
-    mav_st_writer_free(&w);
     return st;
 }
 
 mav_status mav_prior_load_weights(mav_prior *m, const mav_st_file *f, const char *prefix) {
-    mav_params *p = &m->params;
-    MAV_ASSERT(p->value != NULL);
-    if (!prefix) prefix = "";
-    size_t pl = strlen(prefix);
-    if (pl == 0)  // a prior file holds nothing else; a pipeline file holds other networks too
-        for (int i = 0; i < f->ntensors; i++)
-            if (mav_params_find(p, f->tensors[i].name) < 0)
-                return mav_fail(MAV_ERR_SHAPE, "%s: unexpected tensor \"%s\" (not part of this prior)", f->path,
-                                f->tensors[i].name);
-    if (pl > 0)
-        for (int i = 0; i < f->ntensors; i++)
-            if (strncmp(f->tensors[i].name, prefix, pl) == 0 && mav_params_find(p, f->tensors[i].name + pl) < 0)
-                return mav_fail(MAV_ERR_SHAPE, "%s: unexpected tensor \"%s\" (not part of this prior)", f->path,
-                                f->tensors[i].name);
-    char full[MAV_NAME_MAX + 64];
-    for (int k = 0; k < p->count; k++) {
-        const mav_param *t = &p->items[k];
-        snprintf(full, sizeof full, "%s%s", prefix, t->name);
-        const mav_st_tensor *ft = mav_st_find(f, full);
-        if (!ft) return mav_fail(MAV_ERR_SHAPE, "%s: tensor \"%s\" is missing", f->path, full);
-        if (!mav_dtype_is_float(ft->dtype))
-            return mav_fail(MAV_ERR_FORMAT, "%s: tensor \"%s\" has dtype %s (expected F32, F16 or BF16)", f->path, full,
-                            mav_dtype_name(ft->dtype));
-        mav_status st = mav_st_read_f32(f, full, t->ndim, t->shape, mav_param_value(p, k));
-        if (st != MAV_OK) return st;
-    }
-    return MAV_OK;
+    return mav_checkpoint_load(&m->params, f, prefix, NULL, NULL, NULL);
 }
