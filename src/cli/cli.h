@@ -54,5 +54,8 @@ extern const cli_opt tokenize_opts[], tokenizer_opts[];
 int cmd_media(int argc, char **argv);  // cmd_media.c (`mav media info|convert`)
 extern const char cmd_media_help[];
 extern const cli_opt media_opts[];
+int cmd_data(int argc, char **argv);  // cmd_data.c (`mav data fluent-emoji`, `mav data check`)
+extern const char cmd_data_help[];
+extern const cli_opt data_opts[];
 
 #endif

@@ -35,6 +35,8 @@ static const cli_command k_commands[] = {
      cmd_tokenizer_help, cmd_tokenizer},
     {"media", "describe or convert images and videos", "mav media info FILE | mav media convert IN OUT [options]",
      cmd_media_help, cmd_media},
+    {"data", "build the Fluent Emoji set; check a training dataset", "mav data fluent-emoji --from RAW --out DIR | mav data check PATH",
+     cmd_data_help, cmd_data},
 };
 #define N_COMMANDS ((int)(sizeof k_commands / sizeof k_commands[0]))
 
@@ -56,6 +58,7 @@ const cli_opt *cli_options_of(const char *name) {
     if (strcmp(name, "tokenize") == 0) return tokenize_opts;
     if (strcmp(name, "tokenizer") == 0) return tokenizer_opts;
     if (strcmp(name, "media") == 0) return media_opts;
+    if (strcmp(name, "data") == 0) return data_opts;
     return k_no_opts;
 }
 
