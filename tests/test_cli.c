@@ -13,52 +13,26 @@
 
 static char g_tmp[256];
 
-// Run `mav ARGS` (shell words), capture stdout+stderr into *out (malloc'd); returns exit code.
-static int run_mav(const char *args, char **out) {
-    const char *bin = getenv("MAV_BIN");
-    if (!bin) fail_msg("MAV_BIN is not set: run through ctest");
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", bin, args);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    size_t k;
-    while ((k = fread(buf + n, 1, cap - 1 - n, p)) > 0) { n += k; if (n + 1 >= cap) { cap *= 2; buf = realloc(buf, cap); } }
-    buf[n] = 0;
-    int st = pclose(p);
-    if (out) *out = buf; else free(buf);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
-
-static void expect(const char *args, int code, const char *needle) {
-    char *out;
-    int rc = run_mav(args, &out);
-    if (rc != code) fail_msg("mav %s: exit %d, want %d; output:\n%s", args, rc, code, out);
-    if (needle && !strstr(out, needle)) fail_msg("mav %s: output lacks \"%s\":\n%s", args, needle, out);
-    free(out);
-}
-
 static void usage_and_help(void **state) {
     (void)state;
-    expect("--version", 0, "mav 0.");
-    expect("help", 0, "commands:");
-    expect("help info", 0, "--json");
-    expect("help nosuch", 2, "unknown command");
-    expect("nosuch", 2, "unknown command \"nosuch\"");
-    expect("", 2, "usage");
-    expect("info --bogus", 2, "unknown option \"--bogus\"");
-    expect("info --config tiny --threads x", 2, "--threads expects an integer");
-    expect("info --config tiny --threads -3", 2, "--threads must be in");
-    expect("info", 2, "give either a FILE or --config NAME");
-    expect("info --config nosuch", 2, "unknown config");
-    expect("info /nonexistent.safetensors", 1, "cannot open");
+    tu_expect_mav("--version", 0, "mav 0.");
+    tu_expect_mav("help", 0, "commands:");
+    tu_expect_mav("help info", 0, "--json");
+    tu_expect_mav("help nosuch", 2, "unknown command");
+    tu_expect_mav("nosuch", 2, "unknown command \"nosuch\"");
+    tu_expect_mav("", 2, "usage");
+    tu_expect_mav("info --bogus", 2, "unknown option \"--bogus\"");
+    tu_expect_mav("info --config tiny --threads x", 2, "--threads expects an integer");
+    tu_expect_mav("info --config tiny --threads -3", 2, "--threads must be in");
+    tu_expect_mav("info", 2, "give either a FILE or --config NAME");
+    tu_expect_mav("info --config nosuch", 2, "unknown config");
+    tu_expect_mav("info /nonexistent.safetensors", 1, "cannot open");
 }
 
 static void info_counts(void **state) {
     (void)state;
     char *out;
-    assert_int_equal(run_mav("info --config bench-decoder --json", &out), 0);
+    assert_int_equal(tu_run_mav("info --config bench-decoder --json", &out), 0);
     json_error_t e;
     json_t *j = json_loads(out, 0, &e);
     if (!j) fail_msg("info --json is not JSON: %s\n%s", e.text, out);
@@ -68,7 +42,7 @@ static void info_counts(void **state) {
     const char *dir = getenv("MAV_REF_DIR");
     char args[1024];
     snprintf(args, sizeof args, "info %s/unet_tiny_model.safetensors", dir);
-    expect(args, 0, "parameters: 1078465");
+    tu_expect_mav(args, 0, "parameters: 1078465");
 }
 
 static void write_inputs(const char *path, const char *skip, const char *extra, int bad_shape, int nan) {
@@ -104,7 +78,7 @@ static void forward_matches_reference(void **state) {
     snprintf(out, sizeof out, "%s/out.safetensors", g_tmp);
     write_inputs(in, NULL, NULL, 0, 0);
     snprintf(args, sizeof args, "forward %s/unet_tiny_model.safetensors %s %s", dir, in, out);
-    expect(args, 0, NULL);
+    tu_expect_mav(args, 0, NULL);
     mav_st_file f;
     assert_int_equal(mav_st_open(&f, out), MAV_OK);
     mav_st_file *r = tu_ref_open("unet_tiny");
@@ -127,19 +101,19 @@ static void forward_matches_reference(void **state) {
     unlink(out);
     write_inputs(in, "x", NULL, 0, 0);
     snprintf(args, sizeof args, "forward %s/unet_tiny_model.safetensors %s %s", dir, in, out);
-    expect(args, 1, "input \"x\"");
+    tu_expect_mav(args, 1, "input \"x\"");
     write_inputs(in, "fps", NULL, 0, 0);
-    expect(args, 1, "input \"fps\" is missing");
+    tu_expect_mav(args, 1, "input \"fps\" is missing");
     write_inputs(in, NULL, "aug", 0, 0);
-    expect(args, 1, "input \"aug\" is not used");
+    tu_expect_mav(args, 1, "input \"aug\" is not used");
     write_inputs(in, NULL, NULL, 1, 0);
-    expect(args, 1, "expected [B, 3, F, H, W]");
+    tu_expect_mav(args, 1, "expected [B, 3, F, H, W]");
     write_inputs(in, NULL, NULL, 0, 1);
-    expect(args, 1, "non-finite");
+    tu_expect_mav(args, 1, "non-finite");
     assert_int_not_equal(access(out, F_OK), 0);
     snprintf(args, sizeof args, "forward %s %s %s", in, in, out);
-    expect(args, 1, "mav.kind");
-    expect("forward a b", 2, "expects MODEL INPUTS OUT");
+    tu_expect_mav(args, 1, "mav.kind");
+    tu_expect_mav("forward a b", 2, "expects MODEL INPUTS OUT");
 }
 
 // An OpenAI-layout ViT-B/32 checkpoint (no mav.kind, F16; written by net_clip.py) through
@@ -162,7 +136,7 @@ static void forward_clip_vitb32(void **state) {
     assert_int_equal(mav_st_writer_save(&w, in), MAV_OK);
     mav_st_writer_free(&w);
     snprintf(args, sizeof args, "forward %s/clip_vitb32_model.safetensors %s %s", dir, in, out);
-    expect(args, 0, NULL);
+    tu_expect_mav(args, 0, NULL);
     mav_st_file f;
     assert_int_equal(mav_st_open(&f, out), MAV_OK);
     static const char *const names[] = {"text_emb", "text_tokens", "image_emb"};
@@ -184,7 +158,7 @@ static void forward_clip_vitb32(void **state) {
     mav_st_writer_add_raw(&w, "tokens", MAV_I32, 2, shape, bad);
     assert_int_equal(mav_st_writer_save(&w, in), MAV_OK);
     mav_st_writer_free(&w);
-    expect(args, 1, "tokens[0][1] = 50000");
+    tu_expect_mav(args, 1, "tokens[0][1] = 50000");
     free(image);
     tu_ref_close(r);
 }

@@ -13,35 +13,6 @@
 
 static char g_tmp[256];
 
-// Run `mav ARGS` (shell words), capture stdout+stderr into *out (malloc'd); returns exit code.
-static int run_mav(const char *args, char **out) {
-    const char *bin = getenv("MAV_BIN");
-    if (!bin) fail_msg("MAV_BIN is not set: run through ctest");
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", bin, args);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t cap = 1 << 16, n = 0, k;
-    char *buf = malloc(cap);
-    assert_non_null(buf);
-    while ((k = fread(buf + n, 1, cap - 1 - n, p)) > 0) {
-        n += k;
-        if (n + 1 >= cap) { cap *= 2; buf = realloc(buf, cap); assert_non_null(buf); }
-    }
-    buf[n] = 0;
-    int st = pclose(p);
-    if (out) *out = buf; else free(buf);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
-
-static void expect(const char *args, int code, const char *needle) {
-    char *out;
-    int rc = run_mav(args, &out);
-    if (rc != code) fail_msg("mav %s: exit %d, want %d; output:\n%s", args, rc, code, out);
-    if (needle && !strstr(out, needle)) fail_msg("mav %s: output lacks \"%s\":\n%s", args, needle, out);
-    free(out);
-}
-
 enum { NO_MASK = 1, EXTRA = 2, NO_TEXT_EMB = 4, BAD_X_SHAPE = 8, MASK_TWO = 16, NAN_X = 32, BAD_MASK_SHAPE = 64 };
 
 // The reference inputs (text_tokens, text_emb, t F32; x F64; mask I64), altered by `flags`.
@@ -100,7 +71,7 @@ static void forward_prior_matches_reference(void **state) {
     snprintf(out, sizeof out, "%s/prior_out.safetensors", g_tmp);
     snprintf(args, sizeof args, "forward %s/prior_tiny_model.safetensors %s %s", dir, in, out);
     write_inputs(in, 0);
-    expect(args, 0, NULL);
+    tu_expect_mav(args, 0, NULL);
     mav_st_file *r = tu_ref_open("prior_tiny");
     size_t n;
     double *want = tu_ref_f64(r, "x0", &n);
@@ -113,7 +84,7 @@ static void forward_prior_matches_reference(void **state) {
     // samples whose masks hid trailing tokens change
     unlink(out);
     write_inputs(in, NO_MASK);
-    expect(args, 0, NULL);
+    tu_expect_mav(args, 0, NULL);
     float *nomask = read_x0(out, n);
     tu_check_equal("sample 0 without a mask", nomask, got, (size_t)E);
     double diff = 0;
@@ -125,17 +96,17 @@ static void forward_prior_matches_reference(void **state) {
     // input errors: each names the tensor; no output file is left behind
     unlink(out);
     write_inputs(in, NO_TEXT_EMB);
-    expect(args, 1, "input \"text_emb\" is missing");
+    tu_expect_mav(args, 1, "input \"text_emb\" is missing");
     write_inputs(in, EXTRA);
-    expect(args, 1, "input \"e\" is not used by a prior");
+    tu_expect_mav(args, 1, "input \"e\" is not used by a prior");
     write_inputs(in, BAD_X_SHAPE);
-    expect(args, 1, "input \"x\" has shape [3, 25], expected [B, 24]");
+    tu_expect_mav(args, 1, "input \"x\" has shape [3, 25], expected [B, 24]");
     write_inputs(in, MASK_TWO);
-    expect(args, 1, "input \"mask\"[0][1] is 2");
+    tu_expect_mav(args, 1, "input \"mask\"[0][1] is 2");
     write_inputs(in, BAD_MASK_SHAPE);
-    expect(args, 1, "mask");
+    tu_expect_mav(args, 1, "mask");
     write_inputs(in, NAN_X);
-    expect(args, 1, "non-finite");
+    tu_expect_mav(args, 1, "non-finite");
     assert_int_not_equal(access(out, F_OK), 0);
 }
 

@@ -678,31 +678,6 @@ static void contact_sheet(void **state) {
 
 // ---- CLI ----------------------------------------------------------------------------------
 
-static int run_mav(const char *args, char **out) {
-    const char *bin = getenv("MAV_BIN");
-    if (!bin) fail_msg("MAV_BIN is not set: run through ctest");
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", bin, args);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t cap = 1 << 16, n = 0, k;
-    char *buf = malloc(cap);
-    assert_non_null(buf);
-    while ((k = fread(buf + n, 1, cap - 1 - n, p)) > 0) n += k;
-    buf[n] = 0;
-    int st = pclose(p);
-    if (out) *out = buf; else free(buf);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
-
-static void expect_cli(const char *args, int code, const char *needle) {
-    char *out;
-    int rc = run_mav(args, &out);
-    if (rc != code) fail_msg("mav %s: exit %d, want %d; output:\n%s", args, rc, code, out);
-    if (needle && !strstr(out, needle)) fail_msg("mav %s: output lacks \"%s\":\n%s", args, needle, out);
-    free(out);
-}
-
 static void cli_media(void **state) {
     (void)state;
     char dir[256], path[512], args[1600], out2[600];
@@ -715,7 +690,7 @@ static void cli_media(void **state) {
     // GIF delays are whole centiseconds: 1/12 s is stored as 8 or 9 cs (mean 8.33).
     snprintf(args, sizeof args, "media info %s", path);
     char *out;
-    assert_int_equal(run_mav(args, &out), 0);
+    assert_int_equal(tu_run_mav(args, &out), 0);
     json_error_t je;
     json_t *o = json_loads(out, 0, &je);
     if (!o) fail_msg("media info: not JSON: %s", out);
@@ -730,29 +705,29 @@ static void cli_media(void **state) {
     // convert to MP4 with a new size and rate: 6 frames at 12 fps -> 3 frames at 6 fps.
     snprintf(out2, sizeof out2, "%s/out.mp4", dir);
     snprintf(args, sizeof args, "media convert %s %s --size 8x4 --fps 6", path, out2);
-    expect_cli(args, 0, NULL);
+    tu_expect_mav(args, 0, NULL);
     mav_media_info in;
     assert_int_equal(mav_media_probe(out2, &in), MAV_OK);
     assert_int_equal(in.width, 8); assert_int_equal(in.height, 4); assert_int_equal(in.frames, 3);
     assert_true(fabs(in.fps - 6) < 1e-9);
     // Errors: usage -> 2, bad files -> 1 with the file named.
-    expect_cli("media", 2, "subcommand");
-    expect_cli("media frobnicate x", 2, "unknown subcommand");
-    expect_cli("media info", 2, "one FILE");
-    expect_cli("media info a b", 2, "one FILE");
+    tu_expect_mav("media", 2, "subcommand");
+    tu_expect_mav("media frobnicate x", 2, "unknown subcommand");
+    tu_expect_mav("media info", 2, "one FILE");
+    tu_expect_mav("media info a b", 2, "one FILE");
     snprintf(args, sizeof args, "media convert %s %s --size 8by4", path, out2);
-    expect_cli(args, 2, "--size expects WxH");
+    tu_expect_mav(args, 2, "--size expects WxH");
     snprintf(args, sizeof args, "media convert %s %s --fps 0", path, out2);
-    expect_cli(args, 2, "--fps must be in");
-    expect_cli("media info /nonexistent/clip.mp4", 1, "/nonexistent/clip.mp4");
+    tu_expect_mav(args, 2, "--fps must be in");
+    tu_expect_mav("media info /nonexistent/clip.mp4", 1, "/nonexistent/clip.mp4");
     snprintf(path, sizeof path, "%s/junk.mp4", dir);
     spit(path, "not a video at all", 18);
     snprintf(args, sizeof args, "media info %s", path);
-    expect_cli(args, 1, path);
+    tu_expect_mav(args, 1, path);
     snprintf(args, sizeof args, "media convert %s %s/x.gif", path, dir);
-    expect_cli(args, 1, path);
+    tu_expect_mav(args, 1, path);
     snprintf(args, sizeof args, "media convert %s %s/x.tiff", out2, dir);
-    expect_cli(args, 1, "unknown output format");
+    tu_expect_mav(args, 1, "unknown output format");
     rm_tree(dir);
 }
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "core/rng.h"
 
@@ -140,4 +141,35 @@ void tu_check_rel_max(const char *what, const float *got, const double *want, si
     if (ratio > tol)
         fail_msg("%s: max|err| %.3g at %zu (got %.9g, want %.9g) is %.2e of max|ref| %.3g; tolerance %.1e", what, maxe,
                  worst, got[worst], want[worst], ratio, maxw, tol);
+}
+
+int tu_run_mav(const char *args, char **out) {
+    const char *bin = getenv("MAV_BIN");
+    if (!bin) fail_msg("MAV_BIN is not set: run the tests through ctest");
+    size_t len = strlen(bin) + strlen(args) + 16;
+    char *cmd = malloc(len);
+    assert_non_null(cmd);
+    snprintf(cmd, len, "%s %s 2>&1", bin, args);
+    FILE *p = popen(cmd, "r");
+    free(cmd);
+    assert_non_null(p);
+    size_t cap = 1 << 16, n = 0, k;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    while ((k = fread(buf + n, 1, cap - 1 - n, p)) > 0) {
+        n += k;
+        if (n + 1 >= cap) { cap *= 2; buf = realloc(buf, cap); assert_non_null(buf); }
+    }
+    buf[n] = 0;
+    int st = pclose(p);
+    if (out) *out = buf; else free(buf);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+void tu_expect_mav(const char *args, int code, const char *needle) {
+    char *out;
+    int rc = tu_run_mav(args, &out);
+    if (rc != code) fail_msg("mav %s: exit %d, want %d; output:\n%s", args, rc, code, out);
+    if (needle && !strstr(out, needle)) fail_msg("mav %s: output lacks \"%s\":\n%s", args, needle, out);
+    free(out);
 }

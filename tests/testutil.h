@@ -61,6 +61,13 @@ typedef double (*tu_loss_fn)(void *ctx);
 void tu_gradcheck(const char *what, tu_loss_fn loss, void *ctx, double *x, size_t n, const double *analytic,
                   double eps, double tol, size_t max_checks);
 
+// ---- the mav binary ($MAV_BIN, set by CTest) ----
+// Run `mav ARGS` (shell words); stdout and stderr captured into *out (malloc'd, may be NULL
+// to discard). Returns the exit status (128 when killed by a signal).
+int tu_run_mav(const char *args, char **out);
+// Fails unless `mav ARGS` exits with `code` and its output contains `needle` (NULL: any).
+void tu_expect_mav(const char *args, int code, const char *needle);
+
 // Scale-aware check for whole-network tensors: fails when
 // max|got − want| > tol · max(max|want|, floor). Prints the measured ratio either way
 // when MAV_TEST_VERBOSE is set.
