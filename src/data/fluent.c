@@ -191,12 +191,18 @@ mav_status mav_fluent_build(const mav_fluent_opts *o, FILE *progress, char **sum
     for (int s = 0; s < o->n_sizes; s++)
         if (o->sizes[s] < 1 || o->sizes[s] > 4096) return mav_fail(MAV_ERR_ARG, "bad size %d", o->sizes[s]);
     double t0 = now_s();
-    if (mkdir(o->out, 0777) != 0 && errno != EEXIST) return mav_fail(MAV_ERR_IO, "%s: %s", o->out, strerror(errno));
     char path[4096];
     mav_emoji_db db;
     snprintf(path, sizeof path, "%s/emojibase-data/package/en/data.json", o->raw);
     mav_status st = mav_emoji_db_load(&db, path);
-    if (st != MAV_OK) return st;
+    if (st != MAV_OK) {
+        mav_error_prefix("%s is not a scripts/get-data folder (run scripts/get-data %s)", o->raw, o->raw);
+        return st;
+    }
+    if (mkdir(o->out, 0777) != 0 && errno != EEXIST) {
+        mav_emoji_db_free(&db);
+        return mav_fail(MAV_ERR_IO, "%s: %s", o->out, strerror(errno));
+    }
     file_list stills = {0}, anim = {0}, clips = {0};
     str_list bad = {0};
     FILE *jl = NULL;
