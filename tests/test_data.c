@@ -52,6 +52,17 @@ static void test_hexcode_norm(void **state) {
     // two people, two tones: both tones go, the ZWJ sequence stays
     assert_int_equal(mav_emoji_concept(out, sizeof out, "1f9d1-1f3fb-200d-1f91d-200d-1f9d1-1f3fc"), MAV_OK);
     assert_string_equal(out, "1f9d1-200d-1f91d-200d-1f9d1");
+    assert_int_equal(mav_emoji_norm_hex(out, sizeof out, "23-fe0f-20e3"), MAV_OK);  // leading zeros restored
+    assert_string_equal(out, "0023-20e3");
+    assert_int_equal(mav_emoji_norm_hex(out, sizeof out, "a9-fe0f"), MAV_OK);
+    assert_string_equal(out, "00a9");
+    // tag sequences: '_' separators in file names, cancel tag E007F only in emojibase
+    assert_int_equal(mav_emoji_norm_hex(out, sizeof out, "1f3f4-e0067_e0062_e0065_e006e_e0067"), MAV_OK);
+    assert_string_equal(out, "1f3f4-e0067-e0062-e0065-e006e-e0067");
+    assert_int_equal(mav_emoji_norm_hex(out, sizeof out, "1F3F4-E0067-E0062-E0065-E006E-E0067-E007F"), MAV_OK);
+    assert_string_equal(out, "1f3f4-e0067-e0062-e0065-e006e-e0067");
+    assert_int_equal(mav_emoji_norm_hex(out, sizeof out, "1f44b_"), MAV_ERR_FORMAT);
+    assert_int_equal(mav_emoji_norm_hex(out, sizeof out, "123456789"), MAV_ERR_FORMAT);  // > 8 digits
     assert_int_equal(mav_emoji_norm_hex(out, sizeof out, "FE0F"), MAV_ERR_FORMAT);  // nothing left
     assert_int_equal(mav_emoji_norm_hex(out, sizeof out, "1f44b-"), MAV_ERR_FORMAT);
     assert_int_equal(mav_emoji_norm_hex(out, sizeof out, "1f4g"), MAV_ERR_FORMAT);
@@ -514,7 +525,8 @@ static void test_fluent_build_and_load(void **state) {
         snprintf(p, sizeof p, "%s/raw/fluent-emoji-3d/package/assets/%s.webp", dir, stills[i]);
         write_clip(p, 12, 12, 1, 20 * i, 0, 0);
     }
-    snprintf(p, sizeof p, "%s/raw/fluent-emoji-3d/package/assets/1f41a-broken.webp", dir);
+    snprintf(p, sizeof p, "%s/raw/fluent-emoji-3d/package/assets/002764.webp", dir);  // "2764" spelled again
+    write_clip(p, 12, 12, 1, 99, 0, 0);
     snprintf(p, sizeof p, "%s/raw/fluent-emoji-3d/package/assets/0023-fe0f-20e3.webp", dir);
     write_text(p, "RIFF\x10\0\0\0WEBPVP8 garbage");  // labeled, but corrupt
     snprintf(p, sizeof p, "%s/raw/fluent-emoji-anim-1/package/assets/1f44b-1f3fb.webp", dir);
@@ -537,6 +549,8 @@ static void test_fluent_build_and_load(void **state) {
     assert_non_null(strstr(summary, "\"clip_frames\": 15"));
     assert_non_null(strstr(summary, "\"bad_count\": 1"));
     assert_non_null(strstr(summary, "0023-fe0f-20e3.webp"));
+    assert_non_null(strstr(summary, "\"duplicates\": [\n    \"")); // one duplicate: the later spelling
+    assert_non_null(strstr(summary, "assets/2764.webp\""));
     free(summary);
     mav_cache c5, c8;
     snprintf(p, sizeof p, "%s/images-5.mavc", out);

@@ -7,33 +7,32 @@
 
 #include <jansson.h>
 
-// Walk the '-'-separated groups of hex, keep those `keep` accepts, write them lower case.
+// Walk the '-' (or '_') separated code points of hex, drop the modifiers, write the rest canonically.
 static mav_status filter_hex(char *out, size_t cap, const char *hex, int drop_tones) {
     if (!hex || !*hex) return mav_fail(MAV_ERR_FORMAT, "empty hexcode");
     size_t o = 0;
     const char *p = hex;
     while (*p) {
         const char *q = p;
-        char g[16];
         size_t len = 0;
-        while (*q && *q != '-') {
-            if (!isxdigit((unsigned char)*q) || len + 1 >= sizeof g)
-                return mav_fail(MAV_ERR_FORMAT, "bad hexcode \"%s\"", hex);
-            g[len++] = (char)tolower((unsigned char)*q++);
+        while (*q && *q != '-' && *q != '_') {
+            if (!isxdigit((unsigned char)*q) || ++len > 8) return mav_fail(MAV_ERR_FORMAT, "bad hexcode \"%s\"", hex);
+            q++;
         }
-        g[len] = 0;
         if (len == 0) return mav_fail(MAV_ERR_FORMAT, "bad hexcode \"%s\"", hex);
-        // Strip leading zeros only for comparison: "FE0F" and "fe0f" are the same code point.
-        unsigned long cp = strtoul(g, NULL, 16);
-        int drop = cp == 0xfe0f || (drop_tones && cp >= 0x1f3fb && cp <= 0x1f3ff);
+        // Canonical spelling: the code point's value, lower case, at least 4 digits ("23" == "0023").
+        unsigned long cp = strtoul(p, NULL, 16);
+        int drop = cp == 0xfe0f || cp == 0xe007f || (drop_tones && cp >= 0x1f3fb && cp <= 0x1f3ff);
         if (!drop) {
-            if (o + (o > 0) + len + 1 > cap) return mav_fail(MAV_ERR_FORMAT, "hexcode too long \"%s\"", hex);
+            char g[16];
+            int gl = snprintf(g, sizeof g, "%04lx", cp);
+            if (o + (o > 0) + (size_t)gl + 1 > cap) return mav_fail(MAV_ERR_FORMAT, "hexcode too long \"%s\"", hex);
             if (o > 0) out[o++] = '-';
-            memcpy(out + o, g, len);
-            o += len;
+            memcpy(out + o, g, (size_t)gl);
+            o += (size_t)gl;
         }
         p = *q ? q + 1 : q;
-        if (*q == '-' && !*p) return mav_fail(MAV_ERR_FORMAT, "bad hexcode \"%s\"", hex);
+        if (*q && !*p) return mav_fail(MAV_ERR_FORMAT, "bad hexcode \"%s\"", hex);
     }
     if (o == 0) return mav_fail(MAV_ERR_FORMAT, "hexcode \"%s\" has no code point besides modifiers", hex);
     out[o] = 0;

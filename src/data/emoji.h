@@ -1,11 +1,14 @@
 // emoji.h — the Fluent Emoji dataset's metadata: hexcodes, emojibase labels, captions, the
 // concept split (docs/DATA.md).
 //
-// File names in the Fluent packages are lower-case hexcodes ("1f44b-1f3fb.webp"); emojibase
-// writes them upper case and sometimes with or without the variation selector FE0F. Matching
-// uses the *normalised* hexcode: lower case, every "fe0f" component removed. The *concept* of
-// an emoji is its normalised hexcode with the skin-tone modifiers 1f3fb..1f3ff removed too, so
-// "1f44b-1f3fd" (waving hand: medium skin tone) belongs to concept "1f44b".
+// File names in the Fluent packages are lower-case hexcodes ("1f44b-1f3fb.webp"), sometimes
+// without leading zeros ("23-fe0f-20e3") or with '_' between tag characters
+// ("1f3f4-e0067_e0062_e0065_e006e_e0067", no cancel tag); emojibase writes them upper case,
+// 4+ digits, with or without the variation selector FE0F. Matching uses the *normalised*
+// hexcode: code points separated by '-', each lower case with at least 4 digits, FE0F and the
+// cancel tag E007F removed. The *concept* of an emoji is its normalised hexcode with the
+// skin-tone modifiers 1f3fb..1f3ff removed too, so "1f44b-1f3fd" (waving hand: medium skin
+// tone) belongs to concept "1f44b".
 #ifndef MAV_DATA_EMOJI_H
 #define MAV_DATA_EMOJI_H
 

@@ -21,6 +21,8 @@ typedef struct {
     char *key;      // file stem: the lower-case hexcode
     char *path;
     char concept[MAV_EMOJI_HEX_MAX];
+    char norm[MAV_EMOJI_HEX_MAX];  // normalised hexcode ("" when the name is not one)
+    int order;                     // position in the list (dedupe keeps the first)
     int split;
     int frames;     // clips: from the probe
     const mav_emoji_entry *e;  // stills: emojibase entry (NULL: unlabeled)
@@ -81,6 +83,38 @@ static void free_list(file_list *l) {
     for (int i = 0; i < l->n; i++) { free(l->v[i].key); free(l->v[i].path); }
     free(l->v);
     memset(l, 0, sizeof *l);
+}
+
+static int cmp_norm(const void *a, const void *b) {
+    const src_file *x = a, *y = b;
+    int c = strcmp(x->norm, y->norm);
+    return c ? c : x->order - y->order;
+}
+static int cmp_order(const void *a, const void *b) { return ((const src_file *)a)->order - ((const src_file *)b)->order; }
+
+// Drop files whose normalised hexcode repeats an earlier one ("23-fe0f-20e3" after
+// "0023-fe0f-20e3": the 3d package ships both spellings); they are listed in dups.
+static void dedupe(file_list *l, json_t *dups) {
+    for (int i = 0; i < l->n; i++) {
+        l->v[i].order = i;
+        if (mav_emoji_norm_hex(l->v[i].norm, sizeof l->v[i].norm, l->v[i].key) != MAV_OK) {
+            l->v[i].norm[0] = 0;
+            mav_clear_error();
+        }
+    }
+    qsort(l->v, (size_t)l->n, sizeof *l->v, cmp_norm);
+    int m = 0;
+    for (int i = 0; i < l->n; i++) {
+        if (m > 0 && l->v[i].norm[0] && strcmp(l->v[i].norm, l->v[m - 1].norm) == 0) {
+            json_array_append_new(dups, json_string(l->v[i].path));
+            free(l->v[i].key);
+            free(l->v[i].path);
+            continue;
+        }
+        l->v[m++] = l->v[i];
+    }
+    l->n = m;
+    qsort(l->v, (size_t)l->n, sizeof *l->v, cmp_order);
 }
 
 static int cmp_cstr(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
@@ -248,6 +282,9 @@ mav_status mav_fluent_build(const mav_fluent_opts *o, FILE *progress, char **sum
     free(pmsg);
     if (progress) fprintf(progress, "fluent-emoji: %d stills, %d animated files probed, %d clips\n", stills.n, anim.n, clips.n);
 
+    json_t *dups = json_array();
+    dedupe(&stills, dups);
+    dedupe(&clips, dups);
     // Concepts of every still and clip; the split is over their union.
     int n_unlabeled = 0, n_bad_name = 0;
     json_t *unlabeled = json_array();
@@ -351,6 +388,8 @@ mav_status mav_fluent_build(const mav_fluent_opts *o, FILE *progress, char **sum
         json_object_set_new(sum, "images_unlabeled", json_integer(n_unlabeled));
         json_object_set_new(sum, "unlabeled", unlabeled);
         unlabeled = NULL;
+        json_object_set_new(sum, "duplicates", dups);
+        dups = NULL;
         json_object_set_new(sum, "clips", json_integer(clip_ok));
         json_object_set_new(sum, "clip_frames", json_integer(clip_frames));
         json_object_set_new(sum, "sizes", sz);
@@ -373,6 +412,7 @@ mav_status mav_fluent_build(const mav_fluent_opts *o, FILE *progress, char **sum
     }
     (void)n_bad_name;
     json_decref(unlabeled);
+    json_decref(dups);
     free(concepts);
     free(split);
 done:
