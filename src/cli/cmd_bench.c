@@ -611,8 +611,8 @@ static int bench_unet(int argc, char **argv) {
         if (!want[m]) continue;
         if (unet_run_child(&cfg, uc, m, runs, &res[m]) != MAV_OK) return cli_fail("bench unet");
     }
-    // The yardstick, measured after the children so it cannot disturb them (and before any
-    // OpenMP region runs in this process, none did: the children start from a clean pool).
+    // The yardstick, measured after the children so it cannot disturb them; it is also this
+    // process's first OpenMP region, so every child was forked from a thread-free parent.
     double peak = mav_bench_fma_peak(256, threads, PEAK_SECONDS, PEAK_REPS);
     double gflops[MODE_COUNT] = {0}, pct[MODE_COUNT] = {0};
     for (int m = 0; m < MODE_COUNT; m++) {
