@@ -57,5 +57,8 @@ extern const cli_opt media_opts[];
 int cmd_data(int argc, char **argv);  // cmd_data.c (`mav data fluent-emoji`, `mav data check`)
 extern const char cmd_data_help[];
 extern const cli_opt data_opts[];
+int cmd_train(int argc, char **argv);  // cmd_train.c (`mav train clip|prior`)
+extern const char cmd_train_help[];
+extern const cli_opt train_opts[];
 
 #endif

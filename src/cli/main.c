@@ -37,6 +37,8 @@ static const cli_command k_commands[] = {
      cmd_media_help, cmd_media},
     {"data", "build the Fluent Emoji set; check a training dataset", "mav data fluent-emoji --from RAW --out DIR | mav data check PATH",
      cmd_data_help, cmd_data},
+    {"train", "train a stage: clip (0) or prior (1a)", "mav train clip|prior --data DIR --out DIR [options]",
+     cmd_train_help, cmd_train},
 };
 #define N_COMMANDS ((int)(sizeof k_commands / sizeof k_commands[0]))
 
@@ -59,6 +61,7 @@ const cli_opt *cli_options_of(const char *name) {
     if (strcmp(name, "tokenizer") == 0) return tokenizer_opts;
     if (strcmp(name, "media") == 0) return media_opts;
     if (strcmp(name, "data") == 0) return data_opts;
+    if (strcmp(name, "train") == 0) return train_opts;
     return k_no_opts;
 }
 
