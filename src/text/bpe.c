@@ -96,7 +96,7 @@ void bpe_clean(const char *text, size_t len, mav_u32buf *out) {
     lo = 0, hi = a.n;
     while (lo < hi && mav_uisspace(a.p[lo])) lo++;
     while (hi > lo && mav_uisspace(a.p[hi - 1])) hi--;
-    mav_lower(a.p + lo, hi - lo, out);
+    if (hi > lo) mav_lower(a.p + lo, hi - lo, out);  // a.p is NULL when the text is empty
     mav_u32buf_free(&a);
     mav_u32buf_free(&b);
 }
