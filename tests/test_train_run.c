@@ -147,9 +147,10 @@ static void test_clip_learns(void **state) {
     csv_column(path, 5, top1, 64);
     for (int i = 0; i < n; i++)
         if (!isfinite(loss[i])) fail_msg("step %d: loss %g", i + 1, loss[i]);
-    // val at steps 4, 8, ...: empty elsewhere
+    // val at steps 4, 8, ... and at the last step of the schedule: empty elsewhere
     for (int i = 0; i < n; i++)
-        if (((i + 1) % 4 == 0) != (isfinite(val[i]) != 0)) fail_msg("step %d: val_loss %g present wrongly", i + 1, val[i]);
+        if (((i + 1) % 4 == 0 || i + 1 == n) != (isfinite(val[i]) != 0))
+            fail_msg("step %d: val_loss %g present wrongly", i + 1, val[i]);
     double first = val[3], last = val[n - 1];
     printf("  clip: held-out loss %.4f (step 4) -> %.4f (step %d), i2t top-1 %.3f -> %.3f\n", first, last, n, top1[3],
            top1[n - 1]);
@@ -276,6 +277,8 @@ static void test_errors(void **state) {
     snprintf(a, sizeof a, "train clip --data %s/no_such_folder --merges %s/merges.txt --out %s/run --steps 2 --quiet", dir,
              dir, dir);
     tu_expect_mav(a, 1, "no_such_folder");
+    snprintf(a, sizeof a, "%s/run", dir);
+    if (access(a, F_OK) == 0) fail_msg("a failed start created the output folder %s", a);
     rm_tree(dir);
 }
 

@@ -419,9 +419,6 @@ static int count_names(const char *names) {
 mav_status mav_run_train(mav_stage *s, const mav_run_opts *o, const mav_run_io *io) {
     mav_status st = mav_run_opts_check(o);
     if (st != MAV_OK) return st;
-    if (mkdir(io->out_dir, 0777) != 0 && errno != EEXIST)
-        return mav_fail(MAV_ERR_IO, "cannot create %s: %s", io->out_dir, strerror(errno));
-    clean_temps(io->out_dir);
     mav_params *p = s->params;
     char *ckpt = path_join(io->out_dir, MAV_RUN_CHECKPOINT), *csv = path_join(io->out_dir, "loss.csv"),
          *svg = path_join(io->out_dir, "loss.svg"), *model = path_join(io->out_dir, "model.safetensors"),
@@ -444,6 +441,13 @@ mav_status mav_run_train(mav_stage *s, const mav_run_opts *o, const mav_run_io *
         if (o->val_items > 0 && o->val_items < n_val) n_val = o->val_items;
         if (n_val < 1) { st = mav_fail(MAV_ERR_ARG, "%s: the held-out set is empty", io->val); goto done; }
     }
+
+    // the output folder only once the data opened: a typo in --data leaves nothing behind
+    if (mkdir(io->out_dir, 0777) != 0 && errno != EEXIST) {
+        st = mav_fail(MAV_ERR_IO, "cannot create %s: %s", io->out_dir, strerror(errno));
+        goto done;
+    }
+    clean_temps(io->out_dir);
 
     long step0 = 0;
     mav_rng data_rng = mav_rng_fork(o->seed, 1), noise = mav_rng_fork(o->seed, 2);
