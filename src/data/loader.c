@@ -296,7 +296,7 @@ static mav_status open_shards(mav_dataset *ds, char **paths, int np) {
     mav_status st = MAV_OK;
     for (int s = 0; s < np && st == MAV_OK; s++) st = index_shard(ds, s, &recs, &nrec, &caprec);
     if (st == MAV_OK) {
-        qsort(recs, (size_t)nrec, sizeof *recs, cmp_rec);
+        if (nrec > 0) qsort(recs, (size_t)nrec, sizeof *recs, cmp_rec);  // recs is NULL for an empty shard
         for (int i = 0; i < nrec;) {
             int j = i;
             while (j < nrec && strcmp(recs[j].key, recs[i].key) == 0) j++;
