@@ -257,7 +257,35 @@ static void checkpoint_errors_and_f16(void **state) {
     free(a); free(b);
 }
 
+// The inference plan shares one unit's worth of internal buffers among all units: it must
+// compute exactly what the training plan computes, in much less memory.
+static void inference_plan_is_smaller_and_identical(void **state) {
+    (void)state;
+    mav_st_file *mf;
+    mav_unet *a = load_net("interp", &mf), *b = load_net("interp", &mf);
+    const mav_unet_config *c = &a->cfg;
+    int B = 2, F = 5, H = 16, W = 16;
+    size_t nx = (size_t)B * F * c->in_ch * H * W, ne = (size_t)B * F * c->out_ch * H * W;
+    float *x = tu_alloc_f(nx), *e = tu_alloc_f((size_t)B * c->emb_dim), t[2] = {5, 600}, fps[2] = {3, 7};
+    tu_fill_normal(x, nx, 1);
+    tu_fill_normal(e, (size_t)B * c->emb_dim, 2);
+    assert_int_equal(mav_unet_plan(a, B, F, H, W, 1), MAV_OK);
+    assert_int_equal(mav_unet_plan(b, B, F, H, W, 0), MAV_OK);
+    float *ya = tu_alloc_f(ne), *yb = tu_alloc_f(ne);
+    mav_unet_forward(a, ya, x, t, e, fps, NULL);
+    mav_unet_forward(b, yb, x, t, e, fps, NULL);
+    tu_check_equal("inference plan vs training plan", yb, ya, ne);
+    size_t ta = mav_unet_planned_bytes(a), tb = mav_unet_planned_bytes(b);
+    if (getenv("MAV_TEST_VERBOSE")) printf("  planned bytes: training %zu, inference %zu\n", ta, tb);
+    if (tb * 2 > ta) fail_msg("inference plan %zu bytes is not under half the training plan's %zu", tb, ta);
+    free(x); free(e); free(ya); free(yb);
+    mav_unet_free(a); mav_unet_free(b);
+    free(a); free(b);
+    tu_ref_close(mf);
+}
+
 MAV_TEST_GROUP(unet,
+    cmocka_unit_test(inference_plan_is_smaller_and_identical),
     cmocka_unit_test(parity_tiny),
     cmocka_unit_test(parity_interp),
     cmocka_unit_test(parity_sr),

@@ -167,6 +167,11 @@ static void layout(mav_unet *net, mav_arena *act, int training) {
         u->H = H;
         u->W = W;
         size_t P = (size_t)H * W;
+        // The unit's output lives on (the next unit's input, a skip); what it keeps inside is
+        // needed again only by its backward. Without a backward (inference plan) every unit
+        // reuses the same space for its insides: memory ~ the outputs + one unit's worth.
+        u->out = mav_arena_floats(act, (size_t)N * u->cout * P);
+        size_t unit_mark = mav_arena_mark(act);
         switch (u->kind) {
         case MAV_UNIT_RES:
             if (u->skip_pop >= 0) u->in = mav_arena_floats(act, (size_t)N * u->cin * P);
@@ -185,7 +190,7 @@ static void layout(mav_unet *net, mav_arena *act, int training) {
             break;
         default: MAV_ASSERT(0);
         }
-        u->out = mav_arena_floats(act, (size_t)N * u->cout * P);
+        if (!training) mav_arena_release(act, unit_mark);
         if (u->skip_push >= 0) net->skips[u->skip_push] = u->out;
         size_t sz = (size_t)N * (u->cin > u->cout ? u->cin : u->cout) * P;
         if (sz > biggest) biggest = sz;
@@ -248,6 +253,9 @@ mav_status mav_unet_plan(mav_unet *net, int B, int F, int H, int W, int training
     }
     if ((st = mav_arena_init(&net->work, work)) != MAV_OK) return st;
     layout(net, &net->act, training);
+    // op scratch goes above everything the layout ever used (inference plans release unit
+    // insides, so `used` may be below the high-water mark)
+    net->act.used = net->act.peak;
     net->scratch = mav_arena_floats(&net->act, scratch);
     net->lc.scratch = net->scratch;
     net->lc.work = &net->work;
