@@ -261,8 +261,8 @@ static void checkpoint_errors_and_f16(void **state) {
 // compute exactly what the training plan computes, in much less memory.
 static void inference_plan_is_smaller_and_identical(void **state) {
     (void)state;
-    mav_st_file *mf;
-    mav_unet *a = load_net("interp", &mf), *b = load_net("interp", &mf);
+    mav_st_file *mfa, *mfb;
+    mav_unet *a = load_net("interp", &mfa), *b = load_net("interp", &mfb);
     const mav_unet_config *c = &a->cfg;
     int B = 2, F = 5, H = 16, W = 16;
     size_t nx = (size_t)B * F * c->in_ch * H * W, ne = (size_t)B * F * c->out_ch * H * W;
@@ -281,7 +281,8 @@ static void inference_plan_is_smaller_and_identical(void **state) {
     free(x); free(e); free(ya); free(yb);
     mav_unet_free(a); mav_unet_free(b);
     free(a); free(b);
-    tu_ref_close(mf);
+    tu_ref_close(mfa);
+    tu_ref_close(mfb);
 }
 
 MAV_TEST_GROUP(unet,
