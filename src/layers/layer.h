@@ -43,6 +43,14 @@ static inline float *mav_layer_w(mav_layer_ctx *c, int idx) { return idx < 0 ? N
 static inline float *mav_layer_g(mav_layer_ctx *c, int idx) {
     return (idx < 0 || c->params->grad == NULL) ? NULL : mav_param_grad(c->params, idx);
 }
+// Plan a network's memory once per shape: run `layout` (which assigns every buffer from the
+// arena it is given and records op-scratch and work needs in lc) on a measuring arena,
+// allocate `act` (activations + op scratch) and `work` to exactly what it measured, run
+// `layout` again on the real arena, and put the op scratch above its high-water mark (a
+// layout may release space it reuses). Sets lc->scratch and lc->work.
+mav_status mav_layer_plan_memory(mav_layer_ctx *lc, mav_arena *act, mav_arena *work,
+                                 void (*layout)(void *net, mav_arena *a), void *net);
+
 // Index of a parameter that must exist (a missing one is a bug in the network's tables).
 int mav_layer_param(const mav_params *p, const char *prefix, const char *suffix);
 // Index or -1.

@@ -160,7 +160,8 @@ void mav_clip_init_params(mav_clip *m, uint64_t seed) {
 
 // ---- planning ------------------------------------------------------------------------------
 
-static void text_layout(mav_clip *m, mav_arena *a) {
+static void text_layout(void *net, mav_arena *a) {
+    mav_clip *m = net;
     const mav_clip_config *c = &m->cfg;
     mav_clip_tower *t = &m->text;
     size_t B = (size_t)t->B, L = (size_t)c->context_length, W = (size_t)c->transformer_width;
@@ -183,7 +184,8 @@ static void text_layout(mav_clip *m, mav_arena *a) {
     mav_layer_need_work(&t->lc, mav_work_bytes(B * W));  // backward: d pooled
 }
 
-static void vision_layout(mav_clip *m, mav_arena *a) {
+static void vision_layout(void *net, mav_arena *a) {
+    mav_clip *m = net;
     const mav_clip_config *c = &m->cfg;
     mav_clip_tower *t = &m->vision;
     size_t B = (size_t)t->B, pt = (size_t)c->vision_patch_size, g = (size_t)c->image_resolution / pt;
@@ -210,7 +212,7 @@ static void vision_layout(mav_clip *m, mav_arena *a) {
 }
 
 static mav_status plan_tower(mav_clip *m, mav_clip_tower *t, int B, int training, int layers,
-                             void (*layout)(mav_clip *, mav_arena *), const char *what) {
+                             void (*layout)(void *, mav_arena *), const char *what) {
     if (B == 0) {
         tower_free(t);
         return MAV_OK;
@@ -223,23 +225,13 @@ static mav_status plan_tower(mav_clip *m, mav_clip_tower *t, int B, int training
     t->xs = calloc((size_t)t->n_xs, sizeof *t->xs);
     if (!t->xs) return mav_fail(MAV_ERR_NOMEM, "clip: out of memory");
     t->lc = (mav_layer_ctx){.params = &m->params, .B = B, .F = 1, .training = training};
-    mav_arena meas;
-    mav_arena_measure(&meas);
-    layout(m, &meas);
-    size_t scratch = t->lc.scratch_floats, work = t->lc.work_bytes;
-    size_t total = meas.peak + scratch * sizeof(float) + MAV_ALIGN;
-    mav_status st = mav_arena_init(&t->act, total);
-    if (st == MAV_OK) st = mav_arena_init(&t->work, work);
+    mav_status st = mav_layer_plan_memory(&t->lc, &t->act, &t->work, layout, m);
     if (st != MAV_OK) {
-        mav_error_prefix("clip: planning the %s tower for batch %d needs %.1f MB", what, B,
-                         (total + work) / 1048576.0);
+        mav_error_prefix("clip: planning the %s tower for batch %d", what, B);
         tower_free(t);
         return st;
     }
-    layout(m, &t->act);
-    t->scratch = mav_arena_floats(&t->act, scratch);
-    t->lc.scratch = t->scratch;
-    t->lc.work = &t->work;
+    t->scratch = t->lc.scratch;
     return MAV_OK;
 }
 

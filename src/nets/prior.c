@@ -127,7 +127,8 @@ void mav_prior_init_params(mav_prior *m, uint64_t seed) {
 
 // ---- planning ------------------------------------------------------------------------------
 
-static void layout(mav_prior *m, mav_arena *a) {
+static void layout(void *net, mav_arena *a) {
+    mav_prior *m = net;
     const mav_prior_config *c = &m->cfg;
     size_t B = (size_t)m->B, L = (size_t)c->text_ctx, N = L + 4, d = (size_t)c->width, E = (size_t)c->emb_dim;
     mav_layer_ctx *lc = &m->lc;
@@ -173,22 +174,13 @@ mav_status mav_prior_plan(mav_prior *m, int B, int training) {
     m->xs = calloc((size_t)m->n_xs, sizeof *m->xs);
     if (!m->xs) { plan_free(m); return mav_fail(MAV_ERR_NOMEM, "prior: out of memory"); }
     m->lc = (mav_layer_ctx){.params = &m->params, .B = B, .F = 1, .training = training};
-    mav_arena meas;
-    mav_arena_measure(&meas);
-    layout(m, &meas);
-    size_t scratch = m->lc.scratch_floats, work = m->lc.work_bytes;
-    size_t total = meas.peak + scratch * sizeof(float) + MAV_ALIGN;
-    mav_status st = mav_arena_init(&m->act, total);
-    if (st == MAV_OK) st = mav_arena_init(&m->work, work);
+    mav_status st = mav_layer_plan_memory(&m->lc, &m->act, &m->work, layout, m);
     if (st != MAV_OK) {
-        mav_error_prefix("prior: planning batch %d needs %.1f MB", B, (total + work) / 1048576.0);
+        mav_error_prefix("prior: planning batch %d", B);
         plan_free(m);
         return st;
     }
-    layout(m, &m->act);
-    m->scratch = mav_arena_floats(&m->act, scratch);
-    m->lc.scratch = m->scratch;
-    m->lc.work = &m->work;
+    m->scratch = m->lc.scratch;
     return MAV_OK;
 }
 

@@ -223,6 +223,8 @@ static void layout(mav_unet *net, mav_arena *act, int training) {
     mav_layer_need_work(lc, mav_work_bytes((size_t)B * temb));
 }
 
+static void layout_cb(void *net, mav_arena *a) { layout(net, a, ((mav_unet *)net)->lc.training); }
+
 mav_status mav_unet_plan(mav_unet *net, int B, int F, int H, int W, int training) {
     const mav_unet_config *c = &net->cfg;
     if (B < 1 || F < 1 || H < 1 || W < 1)
@@ -241,24 +243,12 @@ mav_status mav_unet_plan(mav_unet *net, int B, int F, int H, int W, int training
     mav_arena_free(&net->work);
     net->B = B; net->F = F; net->H = H; net->W = W;
     net->lc = (mav_layer_ctx){.params = &net->params, .B = B, .F = F, .training = training};
-    mav_arena m;
-    mav_arena_measure(&m);
-    layout(net, &m, training);
-    size_t scratch = net->lc.scratch_floats, work = net->lc.work_bytes;
-    size_t total = m.peak + scratch * sizeof(float) + MAV_ALIGN;
-    mav_status st = mav_arena_init(&net->act, total);
+    mav_status st = mav_layer_plan_memory(&net->lc, &net->act, &net->work, layout_cb, net);
     if (st != MAV_OK) {
-        mav_error_prefix("unet: planning %dx%dx%dx%d needs %.1f MB of activations", B, F, H, W, total / 1048576.0);
+        mav_error_prefix("unet: planning %dx%dx%dx%d", B, F, H, W);
         return st;
     }
-    if ((st = mav_arena_init(&net->work, work)) != MAV_OK) return st;
-    layout(net, &net->act, training);
-    // op scratch goes above everything the layout ever used (inference plans release unit
-    // insides, so `used` may be below the high-water mark)
-    net->act.used = net->act.peak;
-    net->scratch = mav_arena_floats(&net->act, scratch);
-    net->lc.scratch = net->scratch;
-    net->lc.work = &net->work;
+    net->scratch = net->lc.scratch;
     net->planned_training = training;
     return MAV_OK;
 }
