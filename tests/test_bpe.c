@@ -407,33 +407,6 @@ static void test_train_ties(void **state) {
 
 // ---- the CLI ----
 
-static const char *mav_bin(void) {
-    static char path[PATH_MAX];
-    const char *env = getenv("MAV_BIN");
-    if (env && *env) return env;
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0) fail_msg("MAV_BIN is not set and /proc/self/exe is unreadable");
-    self[n] = 0;
-    snprintf(path, sizeof path, "%s/../mav", dirname(self));
-    return path;
-}
-
-// Runs `mav ARGS` (stdout+stderr into out) and returns its exit status.
-static int run_mav(const char *args, char *out, size_t cap) {
-    char cmd[2 * PATH_MAX];
-    snprintf(cmd, sizeof cmd, "'%s' %s 2>&1", mav_bin(), args);
-    FILE *p = popen(cmd, "r");
-    if (!p) fail_msg("popen failed: %s", cmd);
-    size_t len = 0, got;
-    while (len + 1 < cap && (got = fread(out + len, 1, cap - 1 - len, p)) > 0) len += got;
-    out[len] = 0;
-    char sink[4096];
-    while (fread(sink, 1, sizeof sink, p) > 0) {}
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 static void test_cli(void **state) {
     (void)state;
     const char *merges = tmp_path("cli_merges.txt"), *corpus = tmp_path("cli_corpus.txt"), *learned = tmp_path("cli_learned.txt");
@@ -456,27 +429,27 @@ static void test_cli(void **state) {
         {"tokenizer train --bogus", "unknown option \"--bogus\""},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        int rc = run_mav(bad[i].args, out, sizeof out);
+        int rc = tu_run_mav_buf(bad[i].args, 1, out, sizeof out);
         if (rc != 2) fail_msg("`mav %s` exited %d, want 2:\n%s", bad[i].args, rc, out);
         if (!strstr(out, bad[i].says)) fail_msg("`mav %s`: message lacks \"%s\":\n%s", bad[i].args, bad[i].says, out);
     }
     snprintf(args, sizeof args, "tokenize --merges '%s' Cat CAT", merges);
-    if (run_mav(args, out, sizeof out) != 0 || strcmp(out, "[514, 513, 513, 515]\n") != 0) fail_msg("mav tokenize: %s", out);
+    if (tu_run_mav_buf(args, 1, out, sizeof out) != 0 || strcmp(out, "[514, 513, 513, 515]\n") != 0) fail_msg("mav tokenize: %s", out);
     snprintf(args, sizeof args, "tokenize --merges '%s' --context 5 -- cat", merges);
-    if (run_mav(args, out, sizeof out) != 0 || strcmp(out, "[514, 513, 515, 0, 0]\n") != 0) fail_msg("--context: %s", out);
+    if (tu_run_mav_buf(args, 1, out, sizeof out) != 0 || strcmp(out, "[514, 513, 515, 0, 0]\n") != 0) fail_msg("--context: %s", out);
     snprintf(args, sizeof args, "tokenize --merges '%s.missing' cat", merges);
-    if (run_mav(args, out, sizeof out) != 1 || !strstr(out, "cannot open")) fail_msg("missing merges: %s", out);
+    if (tu_run_mav_buf(args, 1, out, sizeof out) != 1 || !strstr(out, "cannot open")) fail_msg("missing merges: %s", out);
     snprintf(args, sizeof args, "tokenizer train --captions '%s' --merges 30 -o '%s'", corpus, learned);
-    if (run_mav(args, out, sizeof out) != 0 || !strstr(out, "wrote 30 merges")) fail_msg("mav tokenizer train: %s", out);
+    if (tu_run_mav_buf(args, 1, out, sizeof out) != 0 || !strstr(out, "wrote 30 merges")) fail_msg("mav tokenizer train: %s", out);
     mav_bpe *b;
     if (mav_bpe_load(&b, learned) != MAV_OK || mav_bpe_n_merges(b) != 30) fail_msg("learned file: %s", mav_last_error());
     mav_bpe_free(b);
     snprintf(args, sizeof args, "tokenizer train --captions '%s' --merges 20000 -o '%s'", corpus, learned);
-    if (run_mav(args, out, sizeof out) != 0 || !strstr(out, "ran out of pairs")) fail_msg("early stop: %s", out);
+    if (tu_run_mav_buf(args, 1, out, sizeof out) != 0 || !strstr(out, "ran out of pairs")) fail_msg("early stop: %s", out);
     const char *clip = clip_data("bpe_simple_vocab_16e6.txt.gz");
     if (clip) {
         snprintf(args, sizeof args, "tokenize --merges '%s' 'A photo of a cat'", clip);
-        if (run_mav(args, out, sizeof out) != 0 || strcmp(out, "[49406, 320, 1125, 539, 320, 2368, 49407]\n") != 0)
+        if (tu_run_mav_buf(args, 1, out, sizeof out) != 0 || strcmp(out, "[49406, 320, 1125, 539, 320, 2368, 49407]\n") != 0)
             fail_msg("mav tokenize with CLIP's merges: %s", out);
     }
     unlink(merges); unlink(corpus); unlink(learned);

@@ -14,38 +14,6 @@
 
 #include "testutil.h"
 
-// Path of the mav binary (static buffer).
-static const char *mav_bin(void) {
-    static char path[PATH_MAX];
-    const char *env = getenv("MAV_BIN");
-    if (env && *env) return env;
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0) fail_msg("MAV_BIN is not set and /proc/self/exe is unreadable");
-    self[n] = 0;
-    char *tests_dir = dirname(self);          // <build>/tests
-    snprintf(path, sizeof path, "%s/../mav", tests_dir);
-    return path;
-}
-
-// Runs `mav ARGS` (stdout and stderr captured together, up to cap-1 bytes, NUL-terminated)
-// and returns its exit status (-1 when it did not exit normally).
-static int run_mav(const char *args, char *out, size_t cap) {
-    const char *bin = mav_bin();
-    if (access(bin, X_OK) != 0) fail_msg("mav binary not found or not executable: %s", bin);
-    char cmd[PATH_MAX + 256];
-    snprintf(cmd, sizeof cmd, "'%s' %s 2>&1", bin, args);
-    FILE *p = popen(cmd, "r");
-    if (!p) fail_msg("popen failed for: %s", cmd);
-    size_t len = 0, got;
-    while (len + 1 < cap && (got = fread(out + len, 1, cap - 1 - len, p)) > 0) len += got;
-    out[len] = 0;
-    char sink[4096];
-    while (fread(sink, 1, sizeof sink, p) > 0) {}  // drain the rest so the child never blocks
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 // Each bad command line must exit 2 and say what was wrong (the fragment) on stderr.
 static void test_bad_arguments_exit_2(void **state) {
     (void)state;
@@ -63,7 +31,7 @@ static void test_bad_arguments_exit_2(void **state) {
     };
     char out[8192];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        int rc = run_mav(cases[i].args, out, sizeof out);
+        int rc = tu_run_mav_buf(cases[i].args, 1, out, sizeof out);
         if (rc != 2) fail_msg("`mav %s` exited %d, want 2; output:\n%s", cases[i].args, rc, out);
         if (!strstr(out, cases[i].says))
             fail_msg("`mav %s`: message lacks \"%s\"; output:\n%s", cases[i].args, cases[i].says, out);
@@ -73,7 +41,7 @@ static void test_bad_arguments_exit_2(void **state) {
 static void test_help_lists_ops(void **state) {
     (void)state;
     char out[8192];
-    int rc = run_mav("help bench", out, sizeof out);
+    int rc = tu_run_mav_buf("help bench", 1, out, sizeof out);
     if (rc != 0) fail_msg("`mav help bench` exited %d; output:\n%s", rc, out);
     if (!strstr(out, "ops") || !strstr(out, "--budget") || !strstr(out, "--json"))
         fail_msg("`mav help bench` does not describe ops, --budget and --json:\n%s", out);
@@ -89,7 +57,7 @@ static double num(json_t *o, const char *key) {
 static void test_json_output_parses(void **state) {
     (void)state;
     static char out[1 << 20];
-    int rc = run_mav("bench ops --json --budget 0 --threads 2", out, sizeof out);
+    int rc = tu_run_mav_buf("bench ops --json --budget 0 --threads 2", 1, out, sizeof out);
     if (rc != 0) fail_msg("`mav bench ops --json` exited %d; output:\n%.2000s", rc, out);
     json_error_t err;
     json_t *root = json_loads(out, 0, &err);

@@ -17,37 +17,6 @@
 #include "nets/unet_config.h"
 #include "testutil.h"
 
-// Path of the mav binary (static buffer).
-static const char *mav_bin(void) {
-    static char path[PATH_MAX];
-    const char *env = getenv("MAV_BIN");
-    if (env && *env) return env;
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0) fail_msg("MAV_BIN is not set and /proc/self/exe is unreadable");
-    self[n] = 0;
-    snprintf(path, sizeof path, "%s/../mav", dirname(self));  // <build>/tests/../mav
-    return path;
-}
-
-// Runs `mav ARGS`, capturing stdout (and stderr too when with_stderr; else it is discarded)
-// up to cap-1 bytes, NUL-terminated; returns the exit status (-1 when it did not exit).
-static int run_mav(const char *args, int with_stderr, char *out, size_t cap) {
-    const char *bin = mav_bin();
-    if (access(bin, X_OK) != 0) fail_msg("mav binary not found or not executable: %s", bin);
-    char cmd[PATH_MAX + 256];
-    snprintf(cmd, sizeof cmd, "'%s' %s %s", bin, args, with_stderr ? "2>&1" : "2>/dev/null");
-    FILE *p = popen(cmd, "r");
-    if (!p) fail_msg("popen failed for: %s", cmd);
-    size_t len = 0, got;
-    while (len + 1 < cap && (got = fread(out + len, 1, cap - 1 - len, p)) > 0) len += got;
-    out[len] = 0;
-    char sink[4096];
-    while (fread(sink, 1, sizeof sink, p) > 0) {}  // drain so the child never blocks
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 // Each bad command line exits 2 and says what was wrong (the fragment) on stderr.
 static void test_bad_arguments_exit_2(void **state) {
     (void)state;
@@ -66,7 +35,7 @@ static void test_bad_arguments_exit_2(void **state) {
     };
     char out[8192];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        int rc = run_mav(cases[i].args, 1, out, sizeof out);
+        int rc = tu_run_mav_buf(cases[i].args, 1, out, sizeof out);
         if (rc != 2) fail_msg("`mav %s` exited %d, want 2; output:\n%s", cases[i].args, rc, out);
         if (!strstr(out, cases[i].says))
             fail_msg("`mav %s`: message lacks \"%s\"; output:\n%s", cases[i].args, cases[i].says, out);
@@ -76,7 +45,7 @@ static void test_bad_arguments_exit_2(void **state) {
 static void test_help_describes_unet(void **state) {
     (void)state;
     char out[16384];
-    int rc = run_mav("help bench", 1, out, sizeof out);
+    int rc = tu_run_mav_buf("help bench", 1, out, sizeof out);
     if (rc != 0) fail_msg("`mav help bench` exited %d; output:\n%s", rc, out);
     static const char *const want[] = {"unet", "--config", "--mode", "--runs", "--json", "bench-decoder", "ops"};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
@@ -98,9 +67,9 @@ static double num(json_t *o, const char *key) {
 // Runs `mav ARGS` that must succeed and print one JSON object (new reference).
 static json_t *run_json(const char *args) {
     static char out[1 << 16];
-    int rc = run_mav(args, 0, out, sizeof out);
+    int rc = tu_run_mav_buf(args, 0, out, sizeof out);
     if (rc != 0) {
-        run_mav(args, 1, out, sizeof out);  // again with stderr, for the message
+        tu_run_mav_buf(args, 1, out, sizeof out);  // again with stderr, for the message
         fail_msg("`mav %s` exited %d; output:\n%.3000s", args, rc, out);
     }
     json_error_t err;

@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <libgen.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "core/rng.h"
 
@@ -143,13 +145,25 @@ void tu_check_rel_max(const char *what, const float *got, const double *want, si
                  worst, got[worst], want[worst], ratio, maxw, tol);
 }
 
-int tu_run_mav(const char *args, char **out) {
-    const char *bin = getenv("MAV_BIN");
-    if (!bin) fail_msg("MAV_BIN is not set: run the tests through ctest");
-    size_t len = strlen(bin) + strlen(args) + 16;
+static const char *mav_bin(void) {
+    static char path[4096];
+    const char *env = getenv("MAV_BIN");
+    if (env && *env) return env;
+    char self[4000];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) fail_msg("MAV_BIN is not set and /proc/self/exe is unreadable");
+    self[n] = 0;
+    snprintf(path, sizeof path, "%s/../mav", dirname(self));  // <build>/tests/../mav
+    if (access(path, X_OK) != 0) fail_msg("mav binary not found: set MAV_BIN (tried %s)", path);
+    return path;
+}
+
+int tu_run_mav_ex(const char *args, int with_stderr, char **out) {
+    const char *bin = mav_bin();
+    size_t len = strlen(bin) + strlen(args) + 32;
     char *cmd = malloc(len);
     assert_non_null(cmd);
-    snprintf(cmd, len, "%s %s 2>&1", bin, args);
+    snprintf(cmd, len, "'%s' %s %s", bin, args, with_stderr ? "2>&1" : "2>/dev/null");
     FILE *p = popen(cmd, "r");
     free(cmd);
     assert_non_null(p);
@@ -164,6 +178,14 @@ int tu_run_mav(const char *args, char **out) {
     int st = pclose(p);
     if (out) *out = buf; else free(buf);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+int tu_run_mav_buf(const char *args, int with_stderr, char *out, size_t cap) {
+    char *all;
+    int rc = tu_run_mav_ex(args, with_stderr, &all);
+    snprintf(out, cap, "%s", all);
+    free(all);
+    return rc;
 }
 
 void tu_expect_mav(const char *args, int code, const char *needle) {

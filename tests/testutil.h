@@ -61,10 +61,14 @@ typedef double (*tu_loss_fn)(void *ctx);
 void tu_gradcheck(const char *what, tu_loss_fn loss, void *ctx, double *x, size_t n, const double *analytic,
                   double eps, double tol, size_t max_checks);
 
-// ---- the mav binary ($MAV_BIN, set by CTest) ----
-// Run `mav ARGS` (shell words); stdout and stderr captured into *out (malloc'd, may be NULL
-// to discard). Returns the exit status (128 when killed by a signal).
-int tu_run_mav(const char *args, char **out);
+// ---- the mav binary ($MAV_BIN, set by CTest; otherwise ../mav next to the test binary) ----
+// Run `mav ARGS` (shell words); stdout (and stderr when with_stderr, else it is discarded)
+// captured into *out (malloc'd, may be NULL to discard). Returns the exit status (128 when
+// killed by a signal).
+int tu_run_mav_ex(const char *args, int with_stderr, char **out);
+static inline int tu_run_mav(const char *args, char **out) { return tu_run_mav_ex(args, 1, out); }
+// The same into a caller's buffer (at most cap − 1 bytes kept, NUL-terminated).
+int tu_run_mav_buf(const char *args, int with_stderr, char *out, size_t cap);
 // Fails unless `mav ARGS` exits with `code` and its output contains `needle` (NULL: any).
 void tu_expect_mav(const char *args, int code, const char *needle);
 
